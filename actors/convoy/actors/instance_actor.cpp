@@ -1,0 +1,313 @@
+#include "convoy/actors/instance_actor.hpp"
+
+#include "convoy/actors/orchestration.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <deque>
+#include <optional>
+
+namespace convoy {
+
+namespace {
+
+using claimed_atom = caf::atom_constant<caf::atom("claimed")>;
+using written_atom = caf::atom_constant<caf::atom("written")>;
+using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
+using rewrite_atom = caf::atom_constant<caf::atom("rewrite")>;
+
+int64_t wall_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+/// Backoff for retries against an unavailable MessageBox: 50 ms doubling to 2 s.
+std::chrono::milliseconds backoff(int attempt) {
+  return std::chrono::milliseconds(std::min<int64_t>(2000, 50LL << std::min(attempt, 6)));
+}
+
+struct instance_state {
+  std::shared_ptr<const instance_services> svc;
+  std::string id;
+  instance_record record;
+  std::unique_ptr<context> ctx;
+  orchestration_frame frame;
+  bool loaded = false;
+  /// A persistence point is in flight; nothing else is written until it is answered, so
+  /// the journal never has gaps and a retry can be recognised by its sequence number.
+  std::optional<checkpoint> in_flight;
+  int attempts = 0;
+  /// Messages that arrived while loading or writing; consumed in order afterwards.
+  std::deque<instance_message> backlog;
+  /// Consumed message ids not yet acknowledged by a persistence point.
+  std::vector<std::string> acks;
+  /// Final status reached; quit once its persistence point is acknowledged.
+  bool finishing = false;
+
+  static inline const char* name = "convoy.instance";
+
+  ~instance_state() {
+    // Runs in on_exit while the actor is still valid: a suspended frame dies with it.
+    if (frame.handle)
+      frame.handle.destroy();
+  }
+};
+
+using instance_actor = caf::stateful_actor<instance_state>;
+
+void persist(instance_actor* self, checkpoint cp);
+
+void send_write(instance_actor* self) {
+  auto hdl = caf::actor_cast<caf::actor>(self);
+  self->state.svc->store->write(*self->state.in_flight,
+                                [hdl](store_status status, std::string error) {
+                                  caf::anon_send(hdl, written_atom::value, status,
+                                                 std::move(error));
+                                });
+}
+
+void persist(instance_actor* self, checkpoint cp) {
+  auto& st = self->state;
+  cp.seq = st.record.seq + 1;
+  st.in_flight = std::move(cp);
+  st.attempts = 0;
+  send_write(self);
+}
+
+/// Builds the persistence point for what happened since the last one, if anything did.
+void checkpoint_progress(instance_actor* self) {
+  auto& st = self->state;
+  auto out = st.ctx ? st.ctx->take_output() : context::output{};
+  checkpoint cp;
+  cp.instance_id = st.id;
+  cp.host = st.svc->host;
+  cp.epoch = st.record.epoch;
+  cp.steps = st.ctx ? st.ctx->steps() : st.record.steps;
+  cp.status = instance_status::waiting;
+  if (st.ctx && st.ctx->nondeterminism()) {
+    cp.status = instance_status::suspended;
+    cp.error = "non-determinism (not resumable): " + *st.ctx->nondeterminism();
+  } else if (st.frame.handle && st.frame.handle.done()) {
+    st.ctx->check_finished();
+    if (st.ctx->nondeterminism()) {
+      cp.status = instance_status::suspended;
+      cp.error = "non-determinism (not resumable): " + *st.ctx->nondeterminism();
+    } else if (st.frame.promise->failure()) {
+      cp.status = instance_status::failed;
+      cp.error = *st.frame.promise->failure();
+    } else {
+      cp.status = instance_status::completed;
+      cp.result = st.frame.promise->result().value_or("null");
+    }
+  }
+  if (is_final(cp.status)) {
+    st.finishing = true;
+    // Whatever is still queued for this instance will never be consumed: acknowledge it with
+    // the final write and report it (BizTalk calls these zombies).
+    for (auto& m : st.backlog) {
+      spdlog::warn("instance {}: message {} arrived for a finishing instance (zombie)", st.id,
+                   m.message_id);
+      st.acks.push_back(m.message_id);
+    }
+    st.backlog.clear();
+  } else if (out.empty() && st.acks.empty() && st.record.status == cp.status) {
+    return; // nothing new to record
+  }
+  if (!out.entries.empty() || is_final(cp.status))
+    spdlog::debug("instance {}: persistence point with {} journal entries, {} activities, {} "
+                  "timers, status {}",
+                  st.id, out.entries.size(), out.activities.size(), out.timers.size(),
+                  to_string(cp.status));
+  cp.entries = std::move(out.entries);
+  cp.activities = std::move(out.activities);
+  cp.timers = std::move(out.timers);
+  cp.acks = std::exchange(st.acks, {});
+  persist(self, std::move(cp));
+}
+
+void resume(instance_actor* self, std::coroutine_handle<> h) {
+  self->state.ctx->set_clock(wall_clock_ms());
+  h.resume();
+}
+
+/// Applies one message to the instance; returns false if the instance can take no more.
+bool consume(instance_actor* self, instance_message& m) {
+  auto& st = self->state;
+  st.acks.push_back(m.message_id);
+  if (m.what == instance_message::kind::start)
+    return true; // the coroutine started when the instance was loaded
+  auto d = st.ctx->deliver(m.step, outcome{m.ok, std::move(m.payload)});
+  if (!d.accepted)
+    spdlog::debug("instance {}: duplicate or unknown outcome for step {} dropped", st.id, m.step);
+  if (d.resume)
+    resume(self, d.resume);
+  return !st.ctx->nondeterminism() && !st.frame.handle.done();
+}
+
+/// Consumes queued messages, then writes one persistence point for all of them.
+void drain(instance_actor* self) {
+  auto& st = self->state;
+  if (!st.loaded || st.in_flight || st.finishing)
+    return;
+  while (!st.backlog.empty()) {
+    auto m = std::move(st.backlog.front());
+    st.backlog.pop_front();
+    if (!consume(self, m))
+      break;
+  }
+  checkpoint_progress(self);
+}
+
+void start_claim(instance_actor* self) {
+  auto hdl = caf::actor_cast<caf::actor>(self);
+  self->state.svc->store->claim(self->state.id, self->state.svc->node,
+                                [hdl](claim_result r) {
+                                  caf::anon_send(hdl, claimed_atom::value, std::move(r));
+                                });
+}
+
+/// Stops without a coroutine: the instance cannot run here (unknown type, bad input).
+void suspend_unrunnable(instance_actor* self, std::string why) {
+  auto& st = self->state;
+  spdlog::error("instance {}: suspended (not resumable): {}", st.id, why);
+  checkpoint cp;
+  cp.instance_id = st.id;
+  cp.host = st.svc->host;
+  cp.epoch = st.record.epoch;
+  cp.steps = st.record.steps;
+  cp.status = instance_status::suspended;
+  cp.error = std::move(why);
+  for (auto& m : st.backlog)
+    st.acks.push_back(m.message_id);
+  st.backlog.clear();
+  cp.acks = std::exchange(st.acks, {});
+  st.finishing = true;
+  persist(self, std::move(cp));
+}
+
+void on_claimed(instance_actor* self, claim_result& r) {
+  auto& st = self->state;
+  if (r.status == store_status::unavailable) {
+    self->delayed_send(self, backoff(st.attempts++), reclaim_atom::value);
+    return;
+  }
+  if (r.status != store_status::ok) {
+    spdlog::warn("instance {}: cannot claim: {}; its {} queued messages are acknowledged", st.id,
+                 r.error, st.backlog.size());
+    std::vector<std::string> ids;
+    for (auto& m : st.backlog)
+      ids.push_back(m.message_id);
+    st.svc->store->ack(st.svc->host, std::move(ids));
+    self->quit();
+    return;
+  }
+  st.attempts = 0;
+  st.record = std::move(r.record);
+  if (is_final(st.record.status)) {
+    std::vector<std::string> ids;
+    for (auto& m : st.backlog) {
+      spdlog::warn("instance {} is {}: message {} reported as zombie and acknowledged", st.id,
+                   to_string(st.record.status), m.message_id);
+      ids.push_back(m.message_id);
+    }
+    st.svc->store->ack(st.svc->host, std::move(ids));
+    self->quit();
+    return;
+  }
+  auto factory = st.svc->orchestrations->find(st.record.type, st.record.version);
+  if (!factory) {
+    suspend_unrunnable(self, "orchestration type '" + st.record.type + "' version "
+                               + std::to_string(st.record.version) + " is not registered on node "
+                               + st.svc->node);
+    return;
+  }
+  json input;
+  try {
+    input = json::parse(st.record.input.empty() ? "null" : st.record.input);
+  } catch (const std::exception& e) {
+    suspend_unrunnable(self, std::string("input is not valid JSON: ") + e.what());
+    return;
+  }
+  st.ctx = std::make_unique<context>(st.id, r.journal);
+  try {
+    st.frame = (*factory)(*st.ctx, input);
+  } catch (const std::exception& e) {
+    suspend_unrunnable(self, std::string("input does not fit the orchestration: ") + e.what());
+    return;
+  }
+  st.loaded = true;
+  spdlog::info("instance {} ({} v{}) {} on node {} with epoch {}, {} journal entries", st.id,
+               st.record.type, st.record.version, r.journal.empty() ? "started" : "rehydrated",
+               st.svc->node, st.record.epoch, r.journal.size());
+  resume(self, st.frame.handle);
+  drain(self);
+}
+
+void on_written(instance_actor* self, store_status status, const std::string& error) {
+  auto& st = self->state;
+  switch (status) {
+    case store_status::ok: {
+      auto cp = std::move(*st.in_flight);
+      st.in_flight.reset();
+      st.record.seq = cp.seq;
+      st.record.status = cp.status;
+      st.record.steps = cp.steps;
+      if (st.finishing) {
+        spdlog::info("instance {} {}{}{}", st.id, to_string(cp.status),
+                     cp.status == instance_status::completed ? ": " : "",
+                     cp.status == instance_status::completed ? cp.result : cp.error);
+        self->quit();
+        return;
+      }
+      drain(self);
+      return;
+    }
+    case store_status::unavailable:
+      spdlog::warn("instance {}: persistence point {} outcome unknown ({}); retrying", st.id,
+                   st.in_flight->seq, error);
+      self->delayed_send(self, backoff(st.attempts++), rewrite_atom::value);
+      return;
+    case store_status::stale_epoch:
+      spdlog::warn("instance {}: fenced, a newer owner holds it ({}); stopping here", st.id, error);
+      self->quit();
+      return;
+    case store_status::rejected:
+      spdlog::error("instance {}: persistence point rejected: {}; unloading", st.id, error);
+      self->quit();
+      return;
+  }
+}
+
+caf::behavior instance_behavior(instance_actor* self, std::shared_ptr<const instance_services> svc,
+                                std::string id) {
+  self->state.svc = std::move(svc);
+  self->state.id = std::move(id);
+  start_claim(self);
+  return {
+    [=](instance_message& m) {
+      self->state.backlog.push_back(std::move(m));
+      drain(self);
+    },
+    [=](claimed_atom, claim_result& r) { on_claimed(self, r); },
+    [=](reclaim_atom) { start_claim(self); },
+    [=](written_atom, store_status status, const std::string& error) {
+      on_written(self, status, error);
+    },
+    [=](rewrite_atom) { send_write(self); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
+                          std::string instance_id) {
+  return sys.spawn(instance_behavior, std::move(svc), std::move(instance_id));
+}
+
+} // namespace convoy

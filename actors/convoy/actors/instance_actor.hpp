@@ -1,0 +1,48 @@
+#pragma once
+
+#include "convoy/actors/instance_store.hpp"
+#include "convoy/actors/registry.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace convoy {
+
+/// What an instance actor needs from its node. Shared, immutable once instances run.
+struct instance_services {
+  const registry* orchestrations = nullptr;
+  instance_store* store = nullptr;
+  /// Name of the node, recorded as the instance's owner.
+  std::string node;
+  /// Name of the processing host this actor runs in (its queue holds the instance's input).
+  std::string host;
+};
+
+/// A message for one instance, read from its host's queue.
+struct instance_message {
+  enum class kind : uint8_t { start, result, timer };
+  /// Queue entry id; acknowledged by the persistence point that consumes it.
+  std::string message_id;
+  kind what = kind::start;
+  uint32_t step = 0;
+  bool ok = true;
+  std::string payload;
+};
+
+/// Spawns the actor that runs one orchestration instance: it claims the instance (new owner
+/// epoch), replays its journal, runs it live, and writes a persistence point whenever the
+/// coroutine suspends with something new to record. It quits when the instance reaches a
+/// final state, when it is fenced by a newer owner, or when told to.
+caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
+                          std::string instance_id);
+
+} // namespace convoy
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(convoy::instance_message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(convoy::claim_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(convoy::store_status)

@@ -1,0 +1,73 @@
+#pragma once
+
+#include "convoy/actors/context.hpp"
+#include "convoy/actors/instance.hpp"
+#include "convoy/actors/journal.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace convoy {
+
+/// How the MessageBox answered a claim or a persistence point.
+enum class store_status : uint8_t {
+  /// Done (or found already done: retries are idempotent).
+  ok,
+  /// The writer's owner epoch is stale: another node owns the instance now.
+  stale_epoch,
+  /// The MessageBox could not be reached or answered ambiguously: outcome unknown, retry.
+  unavailable,
+  /// The MessageBox refused the request for another reason (see the message).
+  rejected,
+};
+
+/// One persistence point of one instance: everything it wrote since the last one, applied
+/// atomically and only if `epoch` is still the instance's owner epoch.
+struct checkpoint {
+  std::string instance_id;
+  /// The processing host whose queue holds the consumed messages and receives replies.
+  std::string host;
+  uint64_t epoch = 0;
+  /// The persistence point's number: one more than the stored one, or equal when this is a
+  /// retry of a write whose outcome was unknown (then nothing is written twice).
+  uint64_t seq = 0;
+  instance_status status = instance_status::waiting;
+  uint32_t steps = 0;
+  std::string result; ///< JSON text, with status completed.
+  std::string error;  ///< With status failed or suspended.
+  std::vector<journal_entry> entries;
+  std::vector<activity_command> activities;
+  std::vector<timer_command> timers;
+  /// Ids of queue messages this persistence point consumes (acknowledged atomically).
+  std::vector<std::string> acks;
+};
+
+/// A claimed instance: its record (with the new owner epoch) and its journal.
+struct claim_result {
+  store_status status = store_status::ok;
+  std::string error;
+  instance_record record;
+  std::vector<journal_entry> journal;
+};
+
+/// The orchestration engine's view of the MessageBox. Implemented over Redis in
+/// `convoy::persistence`; `actors` knows nothing about Redis.
+/// Callbacks may run on any thread: implementations in actors forward them as messages.
+class instance_store {
+public:
+  virtual ~instance_store() = default;
+
+  /// Takes ownership of an instance: bumps its owner epoch and returns record and journal.
+  /// Final instances are returned as they are, without a new epoch.
+  virtual void claim(const std::string& instance_id, const std::string& owner,
+                     std::function<void(claim_result)> done) = 0;
+
+  /// Writes a persistence point (see `checkpoint`).
+  virtual void write(checkpoint cp, std::function<void(store_status, std::string)> done) = 0;
+
+  /// Acknowledges queue messages that need no persistence point (duplicates, zombies).
+  virtual void ack(const std::string& host, std::vector<std::string> message_ids) = 0;
+};
+
+} // namespace convoy

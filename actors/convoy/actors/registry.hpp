@@ -1,0 +1,70 @@
+#pragma once
+
+#include "convoy/actors/json.hpp"
+#include "convoy/actors/orchestration.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace convoy {
+
+/// What an activity learns about the call it serves.
+struct activity_context {
+  std::string instance_id;
+  uint32_t step = 0;
+  /// `instance-id/step`, identical for every delivery of the same call: side effects keyed
+  /// by it happen once even though the activity may run more than once.
+  std::string idempotency_key;
+};
+
+/// An activity's outcome: a JSON value, or an error message. Errors are values here;
+/// an exception escaping an activity is caught by the send host and reported the same way.
+struct activity_result {
+  bool ok = true;
+  json value;
+  std::string error;
+
+  static activity_result success(json value) { return {true, std::move(value), {}}; }
+  static activity_result failure(std::string message) { return {false, {}, std::move(message)}; }
+};
+
+using activity_fn = std::function<activity_result(const activity_context&, const json& args)>;
+
+/// Starts an orchestration's coroutine (suspended) from its JSON input.
+using orchestration_factory = std::function<orchestration_frame(context&, const json& input)>;
+
+/// The orchestration types (with their side-by-side versions) and activities a node knows.
+/// Filled before the node starts; read-only afterwards, so shared between threads freely.
+class registry {
+public:
+  /// Registers version `version` of orchestration type `type`.
+  /// @pre `fn` is a free function `orchestration<R> fn(context&, In)`.
+  template <class R, class In>
+  void add_orchestration(std::string type, uint32_t version, orchestration<R> (*fn)(context&, In)) {
+    add_orchestration_factory(std::move(type), version,
+                              [fn](context& ctx, const json& input) -> orchestration_frame {
+                                return fn(ctx, input.get<In>()).release();
+                              });
+  }
+
+  void add_orchestration_factory(std::string type, uint32_t version, orchestration_factory f);
+  void add_activity(std::string name, activity_fn fn);
+
+  /// The factory of exactly this version, or nullptr.
+  const orchestration_factory* find(const std::string& type, uint32_t version) const;
+  /// The newest registered version of `type`, or 0 when the type is unknown.
+  uint32_t newest_version(const std::string& type) const;
+  const activity_fn* find_activity(const std::string& name) const;
+
+  std::vector<std::string> orchestration_types() const;
+  std::vector<std::string> activity_names() const;
+
+private:
+  std::map<std::string, std::map<uint32_t, orchestration_factory>> orchestrations_;
+  std::map<std::string, activity_fn> activities_;
+};
+
+} // namespace convoy

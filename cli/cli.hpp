@@ -1,0 +1,46 @@
+#pragma once
+
+#include "convoy/persistence/redis_client.hpp"
+
+#include <string>
+
+namespace convoy::cli {
+
+/// Output formats of the inspection verbs.
+enum class output_format { text, json };
+
+/// Where the CLI finds the MessageBox, and how it was decided (for error messages).
+struct target {
+  persistence::redis_endpoint endpoint;
+  std::string prefix = "convoy:";
+  std::string source; ///< "--redis", "CONVOY_REDIS", "convoy dev" or "default"
+};
+
+/// Resolves the MessageBox address: --redis, then $CONVOY_REDIS, then the address a running
+/// `convoy dev` recorded, then 127.0.0.1:6379. Returns an error message or "".
+std::string resolve_target(const std::string& flag, const std::string& prefix, target& out);
+
+/// The file where `convoy dev` records its Redis address while it runs.
+std::string dev_state_file();
+
+struct dev_options {
+  bool once = false;
+  uint16_t port = 0; ///< 0: a free port
+  bool verbose = false;
+};
+
+int run_dev(const dev_options& opts);
+int run_node(const std::string& config_path);
+int run_orch_list(const target& t, output_format fmt, size_t limit);
+int run_orch_describe(const target& t, const std::string& id, output_format fmt);
+int run_orch_start(const target& t, const std::string& type, const std::string& input,
+                   const std::string& id);
+int run_version(const target& t);
+
+/// Blocks SIGINT and SIGTERM in every thread (call first in main, before any thread starts)
+/// so that the run loops can wait for them with `wait_for_stop_signal`.
+void block_stop_signals();
+/// Waits up to `ms` for SIGINT/SIGTERM; returns the signal number or 0.
+int wait_for_stop_signal(int ms);
+
+} // namespace convoy::cli

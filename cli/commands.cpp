@@ -1,0 +1,189 @@
+#include "cli.hpp"
+#include "output.hpp"
+
+#include "convoy/persistence/keys.hpp"
+#include "convoy/persistence/message_box.hpp"
+#include "convoy/runtime/node.hpp"
+#include "examples.hpp"
+
+#include <caf/config.hpp>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include <unistd.h>
+
+namespace convoy::cli {
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+int wait_for_stop_signal(int ms) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  auto sig = sigtimedwait(&set, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+std::string dev_state_file() {
+  auto dir = std::getenv("XDG_RUNTIME_DIR");
+  std::string base = dir && *dir ? dir : "/tmp";
+  return base + "/convoy-dev-" + std::to_string(::getuid()) + ".address";
+}
+
+std::string resolve_target(const std::string& flag, const std::string& prefix, target& out) {
+  std::string address;
+  if (!flag.empty()) {
+    address = flag;
+    out.source = "--redis";
+  } else if (auto env = std::getenv("CONVOY_REDIS"); env && *env) {
+    address = env;
+    out.source = "CONVOY_REDIS";
+  } else if (std::ifstream in(dev_state_file()); in && std::getline(in, address) && !address.empty()) {
+    out.source = "the running convoy dev";
+  } else {
+    address = "127.0.0.1:6379";
+    out.source = "default";
+  }
+  if (!persistence::parse_address(address, out.endpoint))
+    return "MessageBox address '" + address + "' (from " + out.source + ") is not host:port";
+  if (auto pw = std::getenv("CONVOY_REDIS_PASSWORD"))
+    out.endpoint.password = pw;
+  if (!prefix.empty())
+    out.prefix = prefix;
+  else if (auto env = std::getenv("CONVOY_PREFIX"); env && *env)
+    out.prefix = env;
+  return {};
+}
+
+namespace {
+
+std::unique_ptr<persistence::message_box> open_box(const target& t) {
+  persistence::message_box_config cfg;
+  cfg.endpoint = t.endpoint;
+  cfg.prefix = t.prefix;
+  return std::make_unique<persistence::message_box>(std::move(cfg));
+}
+
+/// One line for an unreachable or failing MessageBox, naming where the address came from.
+int box_error(const target& t, const std::string& error) {
+  std::string why = error;
+  if (why.rfind(persistence::connection_error_prefix, 0) == 0)
+    why = why.substr(persistence::connection_error_prefix.size());
+  std::cerr << "convoy: MessageBox at " << t.endpoint.address() << " (from " << t.source
+            << "): " << why << "\n";
+  return 3;
+}
+
+} // namespace
+
+int run_node(const std::string& config_path) {
+  auto loaded = runtime::load_node_config(config_path);
+  if (auto err = std::get_if<std::string>(&loaded)) {
+    std::cerr << "convoy: " << *err << "\n";
+    return 2;
+  }
+  auto cfg = std::get<runtime::node_config>(std::move(loaded));
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  spdlog::set_pattern("%H:%M:%S.%e %^%-5l%$ %v");
+  registry reg;
+  examples::register_all(reg);
+  runtime::node n(cfg, reg);
+  if (auto err = n.start(); !err.empty()) {
+    std::cerr << "convoy: node " << cfg.name << " cannot start: " << err << "\n";
+    return 3;
+  }
+  int sig = 0;
+  while ((sig = wait_for_stop_signal(500)) == 0) {
+  }
+  spdlog::info("node {} received signal {}, stopping", cfg.name, sig);
+  n.stop();
+  return 0;
+}
+
+int run_orch_list(const target& t, output_format fmt, size_t limit) {
+  auto box = open_box(t);
+  auto listed = box->list_instances(limit);
+  if (!listed.error.empty())
+    return box_error(t, listed.error);
+  std::cout << (fmt == output_format::json ? instances_json(listed.instances).dump(2) + "\n"
+                                           : instances_table(listed.instances));
+  return 0;
+}
+
+int run_orch_describe(const target& t, const std::string& id, output_format fmt) {
+  if (!persistence::valid_name(id)) {
+    std::cerr << "convoy: '" << id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+    return 2;
+  }
+  auto box = open_box(t);
+  auto d = box->describe(id);
+  if (!d.error.empty())
+    return box_error(t, d.error);
+  if (!d.found) {
+    std::cerr << "convoy: no instance '" << id << "' in the MessageBox at "
+              << t.endpoint.address() << "\n";
+    return 4;
+  }
+  std::cout << (fmt == output_format::json ? description_json(d).dump(2) + "\n"
+                                           : description_card(d));
+  return 0;
+}
+
+int run_orch_start(const target& t, const std::string& type, const std::string& input,
+                   const std::string& id) {
+  if (!json::accept(input)) {
+    std::cerr << "convoy: input is not valid JSON: " << input << "\n";
+    return 2;
+  }
+  if (!id.empty() && !persistence::valid_name(id)) {
+    std::cerr << "convoy: --id '" << id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+    return 2;
+  }
+  registry reg;
+  examples::register_all(reg);
+  if (reg.newest_version(type) == 0) {
+    std::cerr << "convoy: unknown orchestration type '" << type << "' (known: ";
+    auto types = reg.orchestration_types();
+    for (size_t i = 0; i < types.size(); ++i)
+      std::cerr << (i ? ", " : "") << types[i];
+    std::cerr << ")\n";
+    return 2;
+  }
+  auto box = open_box(t);
+  if (auto err = box->submit("receive", type, input, id); !err.empty())
+    return box_error(t, err);
+  std::cout << "submitted " << type << (id.empty() ? "" : " as " + id)
+            << " to the receive host at " << t.endpoint.address() << "\n";
+  return 0;
+}
+
+int run_version(const target& t) {
+  std::cout << "convoy " << CONVOY_VERSION << "\n"
+            << "CAF " << CAF_VERSION / 10000 << "." << (CAF_VERSION / 100) % 100 << "."
+            << CAF_VERSION % 100 << "\n"
+            << "hiredis " << HIREDIS_MAJOR << "." << HIREDIS_MINOR << "." << HIREDIS_PATCH << "\n";
+  auto box = open_box(t);
+  auto v = box->server_version(std::chrono::milliseconds(1500));
+  if (v.rfind("error: ", 0) == 0) {
+    std::cout << "redis unreachable at " << t.endpoint.address() << " (from " << t.source << ")\n";
+    return 0;
+  }
+  std::cout << "redis " << v << " at " << t.endpoint.address() << "\n";
+  return 0;
+}
+
+} // namespace convoy::cli

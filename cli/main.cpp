@@ -1,0 +1,116 @@
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+using namespace convoy::cli;
+
+namespace {
+
+/// Adds the options every MessageBox-reading verb shares.
+struct box_options {
+  std::string redis;
+  std::string prefix;
+  std::string output = "text";
+
+  void add_to(CLI::App* cmd, bool with_output = true) {
+    cmd->add_option("--redis", redis, "MessageBox address host:port (env CONVOY_REDIS)");
+    cmd->add_option("--prefix", prefix, "key prefix (env CONVOY_PREFIX, default convoy:)");
+    if (with_output)
+      cmd->add_option("-o,--output", output, "output format")
+        ->check(CLI::IsMember({"text", "json"}));
+  }
+
+  output_format format() const { return output == "json" ? output_format::json : output_format::text; }
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  block_stop_signals();
+  CLI::App app{"Convoy: durable business processes as C++20 coroutines on CAF and Redis"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "show help for every command");
+
+  dev_options dev;
+  auto dev_cmd = app.add_subcommand(
+    "dev", "start a local Redis, a node with every host and the example orchestrations\n"
+           "example: convoy dev --once");
+  dev_cmd->add_flag("--once", dev.once, "run the examples to completion, print them and exit");
+  dev_cmd->add_option("--port", dev.port, "Redis port (default: a free one)");
+  dev_cmd->add_flag("-v,--verbose", dev.verbose, "log every step of every instance");
+
+  std::string config_path;
+  auto node_cmd = app.add_subcommand("node", "run a node\nexample: convoy node --config node.toml");
+  node_cmd->add_option("--config", config_path, "node configuration (TOML)")->required();
+
+  auto orch = app.add_subcommand("orch", "orchestration instances");
+  orch->require_subcommand(1);
+  box_options list_opts;
+  size_t limit = 100;
+  auto list_cmd = orch->add_subcommand("list", "list instances, newest first\n"
+                                               "example: convoy orch list -o json");
+  list_opts.add_to(list_cmd);
+  list_cmd->add_option("--limit", limit, "at most this many")->check(CLI::Range(1, 100000));
+  box_options describe_opts;
+  std::string describe_id;
+  auto describe_cmd = orch->add_subcommand(
+    "describe", "show one instance with its journal\nexample: convoy orch describe hello-1");
+  describe_opts.add_to(describe_cmd);
+  describe_cmd->add_option("id", describe_id, "instance id")->required();
+  box_options start_opts;
+  std::string start_type, start_input = "null", start_id;
+  auto start_cmd = orch->add_subcommand(
+    "start", "submit a message that starts an instance\n"
+             "example: convoy orch start hello '\"Ada\"' --id hello-ada");
+  start_opts.add_to(start_cmd, false);
+  start_cmd->add_option("type", start_type, "orchestration type")->required();
+  start_cmd->add_option("input", start_input, "input as JSON (default null)");
+  start_cmd->add_option("--id", start_id, "instance id (default: generated)");
+
+  box_options version_opts;
+  auto version_cmd = app.add_subcommand("version", "print the versions of Convoy, CAF, hiredis "
+                                                   "and the Redis server");
+  version_opts.add_to(version_cmd, false);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "convoy: " << e.what() << " (see convoy --help)\n";
+    return 2;
+  }
+
+  auto with_target = [](const box_options& o, auto&& fn) {
+    target t;
+    if (auto err = resolve_target(o.redis, o.prefix, t); !err.empty()) {
+      std::cerr << "convoy: " << err << "\n";
+      return 2;
+    }
+    return fn(t);
+  };
+
+  if (dev_cmd->parsed())
+    return run_dev(dev);
+  if (node_cmd->parsed())
+    return run_node(config_path);
+  if (list_cmd->parsed())
+    return with_target(list_opts, [&](const target& t) {
+      return run_orch_list(t, list_opts.format(), limit);
+    });
+  if (describe_cmd->parsed())
+    return with_target(describe_opts, [&](const target& t) {
+      return run_orch_describe(t, describe_id, describe_opts.format());
+    });
+  if (start_cmd->parsed())
+    return with_target(start_opts, [&](const target& t) {
+      return run_orch_start(t, start_type, start_input, start_id);
+    });
+  if (version_cmd->parsed())
+    return with_target(version_opts, [&](const target& t) { return run_version(t); });
+  return 2;
+}

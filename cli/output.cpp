@@ -1,0 +1,127 @@
+#include "output.hpp"
+
+#include <chrono>
+#include <sstream>
+
+namespace convoy::cli {
+
+namespace {
+
+json embedded(const std::string& text) {
+  if (text.empty())
+    return nullptr;
+  auto parsed = json::parse(text, nullptr, false);
+  return parsed.is_discarded() ? json(text) : parsed;
+}
+
+std::string shorten(std::string s, size_t n) {
+  if (s.size() > n)
+    s = s.substr(0, n - 3) + "...";
+  return s;
+}
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+} // namespace
+
+std::string pad_to(const std::string& s, size_t n) {
+  return s.size() >= n ? s + " " : s + std::string(n - s.size(), ' ');
+}
+
+std::string age(int64_t since_ms) {
+  if (since_ms <= 0)
+    return "-";
+  auto s = std::max<int64_t>(0, (now_ms() - since_ms) / 1000);
+  if (s < 60)
+    return std::to_string(s) + "s ago";
+  if (s < 3600)
+    return std::to_string(s / 60) + "m ago";
+  if (s < 86400)
+    return std::to_string(s / 3600) + "h ago";
+  return std::to_string(s / 86400) + "d ago";
+}
+
+json instance_json(const instance_record& r) {
+  return json{{"id", r.id},
+              {"type", r.type},
+              {"version", r.version},
+              {"status", to_string(r.status)},
+              {"host", r.host},
+              {"owner", r.owner},
+              {"epoch", r.epoch},
+              {"persistence_points", r.seq},
+              {"steps", r.steps},
+              {"input", embedded(r.input)},
+              {"result", embedded(r.result)},
+              {"error", r.error.empty() ? json(nullptr) : json(r.error)},
+              {"created_ms", r.created_ms},
+              {"updated_ms", r.updated_ms}};
+}
+
+json instances_json(const std::vector<instance_record>& recs) {
+  auto out = json::array();
+  for (const auto& r : recs)
+    out.push_back(instance_json(r));
+  return out;
+}
+
+json description_json(const persistence::instance_description& d) {
+  auto out = instance_json(d.record);
+  auto journal = json::array();
+  for (const auto& e : d.journal)
+    journal.push_back(json{{"step", e.step},
+                           {"event", to_string(e.event)},
+                           {"op", to_string(e.op)},
+                           {"hash", e.op_hash},
+                           {"payload", embedded(e.payload)}});
+  out["journal"] = std::move(journal);
+  return out;
+}
+
+std::string instances_table(const std::vector<instance_record>& recs) {
+  std::ostringstream out;
+  out << pad_to("ID", 28) << pad_to("TYPE", 22) << pad_to("STATUS", 10) << pad_to("STEPS", 6)
+      << pad_to("OWNER", 14) << pad_to("UPDATED", 9) << "RESULT / ERROR\n";
+  for (const auto& r : recs)
+    out << pad_to(r.id, 28) << pad_to(r.type + " v" + std::to_string(r.version), 22)
+        << pad_to(std::string(to_string(r.status)), 10) << pad_to(std::to_string(r.steps), 6)
+        << pad_to(r.owner.empty() ? "-" : r.owner, 14) << pad_to(age(r.updated_ms), 9)
+        << shorten(r.error.empty() ? r.result : r.error, 60) << "\n";
+  if (recs.empty())
+    out << "(no instances)\n";
+  return out.str();
+}
+
+std::string description_card(const persistence::instance_description& d) {
+  const auto& r = d.record;
+  std::ostringstream out;
+  auto row = [&out](const char* key, const std::string& value) {
+    out << pad_to(key, 20) << value << "\n";
+  };
+  row("id", r.id);
+  row("type", r.type + " v" + std::to_string(r.version));
+  row("status", std::string(to_string(r.status)));
+  row("host", r.host);
+  row("owner", r.owner.empty() ? "-" : r.owner);
+  row("owner epoch", std::to_string(r.epoch));
+  row("persistence points", std::to_string(r.seq));
+  row("steps", std::to_string(r.steps));
+  row("created", age(r.created_ms));
+  row("updated", age(r.updated_ms));
+  row("input", r.input);
+  if (!r.result.empty())
+    row("result", r.result);
+  if (!r.error.empty())
+    row("error", r.error);
+  out << "\njournal (" << d.journal.size() << " entries)\n";
+  out << pad_to("STEP", 6) << pad_to("EVENT", 11) << pad_to("OP", 7) << "PAYLOAD\n";
+  for (const auto& e : d.journal)
+    out << pad_to(std::to_string(e.step), 6) << pad_to(std::string(to_string(e.event)), 11)
+        << pad_to(std::string(to_string(e.op)), 7) << shorten(e.payload, 80) << "\n";
+  return out.str();
+}
+
+} // namespace convoy::cli

@@ -1,0 +1,26 @@
+#pragma once
+
+#include "convoy/actors/json.hpp"
+#include "convoy/persistence/message_box.hpp"
+
+#include <string>
+#include <vector>
+
+namespace convoy::cli {
+
+/// JSON form of an instance record (inputs and results embedded as JSON when they parse).
+json instance_json(const instance_record& rec);
+json instances_json(const std::vector<instance_record>& recs);
+json description_json(const persistence::instance_description& d);
+
+/// Text forms: a table for lists, a key/value card plus the journal for one instance.
+std::string instances_table(const std::vector<instance_record>& recs);
+std::string description_card(const persistence::instance_description& d);
+
+/// Pads `s` with spaces to `n` columns (at least one space follows).
+std::string pad_to(const std::string& s, size_t n);
+
+/// "3s ago", "2m ago", ...
+std::string age(int64_t since_ms);
+
+} // namespace convoy::cli

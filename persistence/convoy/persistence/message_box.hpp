@@ -1,0 +1,137 @@
+#pragma once
+
+#include "convoy/actors/instance_store.hpp"
+#include "convoy/persistence/keys.hpp"
+#include "convoy/persistence/redis_client.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace convoy::persistence {
+
+struct message_box_config {
+  redis_endpoint endpoint;
+  /// Prepended to every key (see keys.hpp).
+  std::string prefix = "convoy:";
+};
+
+/// One entry of a host queue (a Redis Stream entry).
+struct queue_entry {
+  std::string id;
+  std::map<std::string, std::string> fields;
+
+  /// The field's value, or an empty string.
+  const std::string& field(const std::string& name) const;
+};
+
+/// An instance with its journal, as read back for inspection.
+struct instance_description {
+  bool found = false;
+  std::string error;
+  instance_record record;
+  std::vector<journal_entry> journal;
+};
+
+/// The MessageBox: Convoy's typed view of Redis. Instances, journals, host queues and timers.
+/// Every write that changes an instance goes through a Redis Function that checks the
+/// instance's owner epoch (fencing). Asynchronous calls never block; their callbacks run on
+/// the Redis loop thread. Blocking calls (named as such) are for the CLI, start-up and tests.
+class message_box final : public instance_store {
+public:
+  explicit message_box(message_box_config config);
+  ~message_box() override;
+
+  /// Blocking. Checks that Redis answers, loads (or upgrades) the function library and
+  /// creates the consumer groups of `hosts`. Returns an error message, or "" when ready.
+  std::string prepare(const std::vector<std::string>& hosts,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  const keys& key_schema() const noexcept { return keys_; }
+  const redis_endpoint& endpoint() const noexcept { return config_.endpoint; }
+
+  // -- instance_store --------------------------------------------------------------------------
+
+  void claim(const std::string& instance_id, const std::string& owner,
+             std::function<void(claim_result)> done) override;
+  void write(checkpoint cp, std::function<void(store_status, std::string)> done) override;
+  void ack(const std::string& host, std::vector<std::string> message_ids) override;
+
+  // -- host queues (asynchronous) ----------------------------------------------------------------
+
+  using entries_callback = std::function<void(std::vector<queue_entry>, std::string error)>;
+  using done_callback = std::function<void(std::string error)>;
+
+  /// Reads up to `count` entries for `consumer` of `host`'s group, waiting up to `block`.
+  /// With `own_pending`, returns the consumer's unacknowledged entries instead (no wait):
+  /// what a restarted host instance must finish first.
+  void read_queue(const std::string& host, const std::string& consumer, size_t count,
+                  std::chrono::milliseconds block, bool own_pending, entries_callback done);
+
+  /// Takes over entries other consumers of `host` left unacknowledged for `min_idle`
+  /// (XAUTOCLAIM): the work of a dead host instance.
+  void reclaim_queue(const std::string& host, const std::string& consumer,
+                     std::chrono::milliseconds min_idle, size_t count, entries_callback done);
+
+  /// Creates an instance from a submitted message and starts it on `processing_host`;
+  /// acknowledges the message in the same atomic step. Idempotent per instance id.
+  void activate(const std::string& receive_host, const std::string& message_id,
+                const std::string& instance_id, const std::string& type, uint32_t version,
+                const std::string& input, const std::string& processing_host,
+                done_callback done);
+
+  /// Publishes an activity's outcome to the instance's host and acknowledges the request,
+  /// atomically; a duplicate execution publishes nothing.
+  void complete_activity(const std::string& send_host, const std::string& message_id,
+                         const std::string& instance_id, uint32_t step, bool ok,
+                         const std::string& payload, const std::string& reply_host,
+                         done_callback done);
+
+  /// Moves up to `limit` timers due at `now_ms` into their hosts' queues, each exactly once.
+  void fire_timers(int64_t now_ms, size_t limit,
+                   std::function<void(int64_t fired, std::string error)> done);
+
+  // -- blocking calls (CLI, start-up, tests) ------------------------------------------------------
+
+  /// Puts a `submit` message on the receive host's queue. Returns an error message or "".
+  std::string submit(const std::string& receive_host, const std::string& type,
+                     const std::string& input_json, const std::string& instance_id,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  struct instance_list {
+    std::vector<instance_record> instances;
+    std::string error;
+  };
+  /// The newest `limit` instances, newest first.
+  instance_list list_instances(size_t limit,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  instance_description describe(const std::string& instance_id,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// The Redis server's version, or an error message prefixed with "error: ".
+  std::string server_version(std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// The connection for commands (blocking helpers and diagnostics).
+  redis_connection& commands() noexcept { return *commands_; }
+
+private:
+  redis_connection& reader(const std::string& host, const std::string& consumer);
+
+  message_box_config config_;
+  keys keys_;
+  redis_loop loop_;
+  std::unique_ptr<redis_connection> commands_;
+  std::mutex readers_mtx_;
+  /// Blocking XREADGROUP calls occupy a connection each: one per (host, consumer).
+  std::map<std::string, std::unique_ptr<redis_connection>> readers_;
+};
+
+/// Parses an HGETALL reply of an instance record. Unknown fields are ignored.
+instance_record parse_instance_record(const std::string& id, const redis_value& flat);
+
+} // namespace convoy::persistence

@@ -1,0 +1,319 @@
+#include "convoy/persistence/redis_client.hpp"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <event2/event.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace convoy::persistence {
+
+// -- redis_value ------------------------------------------------------------------------------
+
+bool redis_value::outcome_unknown() const noexcept {
+  if (kind != type::error)
+    return false;
+  auto starts = [this](std::string_view p) { return std::string_view(str).substr(0, p.size()) == p; };
+  return starts(connection_error_prefix) || starts("READONLY") || starts("NOREPLICAS")
+         || starts("LOADING") || starts("MASTERDOWN") || starts("TRYAGAIN");
+}
+
+std::string redis_value::to_text() const {
+  switch (kind) {
+    case type::nil: return "(nil)";
+    case type::integer: return std::to_string(integer);
+    case type::string:
+    case type::status: return str;
+    case type::error: return "ERR: " + str;
+    case type::array: {
+      std::string out;
+      for (const auto& e : elements) {
+        if (!out.empty())
+          out += '\n';
+        out += e.to_text();
+      }
+      return out;
+    }
+  }
+  return {};
+}
+
+bool parse_address(const std::string& text, redis_endpoint& out) {
+  auto colon = text.rfind(':');
+  std::string host = colon == std::string::npos ? text : text.substr(0, colon);
+  if (host.empty())
+    host = "127.0.0.1";
+  if (colon == std::string::npos) {
+    out.host = host;
+    return !host.empty();
+  }
+  auto port_text = text.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5
+      || port_text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  auto port = std::stoul(port_text);
+  if (port == 0 || port > 65535)
+    return false;
+  out.host = host;
+  out.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+namespace {
+
+redis_value convert(const redisReply* r) {
+  redis_value v;
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+      v.kind = redis_value::type::integer;
+      v.integer = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      v.kind = redis_value::type::string;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      v.kind = redis_value::type::status;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      v.kind = redis_value::type::error;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      v.kind = redis_value::type::array;
+      v.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i)
+        v.elements.push_back(convert(r->element[i]));
+      break;
+    default:
+      v.kind = redis_value::type::nil;
+  }
+  return v;
+}
+
+} // namespace
+
+// -- redis_loop -------------------------------------------------------------------------------
+
+struct redis_loop::impl {
+  event_base* base = nullptr;
+  event* wake = nullptr;
+  int pipe_fds[2] = {-1, -1};
+  std::mutex mtx;
+  std::deque<std::function<void()>> tasks;
+  std::thread thread;
+  std::thread::id thread_id;
+
+  static void on_wake(evutil_socket_t fd, short, void* arg) {
+    auto self = static_cast<impl*>(arg);
+    char buf[256];
+    while (::read(fd, buf, sizeof(buf)) > 0) {
+      // drain the wake-up bytes
+    }
+    std::deque<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> guard(self->mtx);
+      batch.swap(self->tasks);
+    }
+    for (auto& fn : batch)
+      fn();
+  }
+};
+
+redis_loop::redis_loop() : impl_(std::make_unique<impl>()) {
+  auto& d = *impl_;
+  if (::pipe2(d.pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0)
+    throw std::runtime_error("cannot create the Redis loop's wake-up pipe");
+  d.base = event_base_new();
+  d.wake = event_new(d.base, d.pipe_fds[0], EV_READ | EV_PERSIST, &impl::on_wake, &d);
+  event_add(d.wake, nullptr);
+  d.thread = std::thread([&d] { event_base_loop(d.base, EVLOOP_NO_EXIT_ON_EMPTY); });
+  d.thread_id = d.thread.get_id();
+}
+
+redis_loop::~redis_loop() {
+  auto& d = *impl_;
+  post([&d] { event_base_loopbreak(d.base); });
+  d.thread.join();
+  event_free(d.wake);
+  event_base_free(d.base);
+  ::close(d.pipe_fds[0]);
+  ::close(d.pipe_fds[1]);
+}
+
+void redis_loop::post(std::function<void()> fn) {
+  auto& d = *impl_;
+  {
+    std::lock_guard<std::mutex> guard(d.mtx);
+    d.tasks.push_back(std::move(fn));
+  }
+  char byte = 1;
+  [[maybe_unused]] auto n = ::write(d.pipe_fds[1], &byte, 1); // a full pipe already wakes it
+}
+
+// -- redis_connection -------------------------------------------------------------------------
+
+/// Loop-thread state of one connection. `ac->data` points here.
+struct redis_connection::state {
+  redis_loop::impl* loop = nullptr;
+  redis_endpoint endpoint;
+  redisAsyncContext* ac = nullptr;
+  std::string last_error;
+
+  static void on_connect(const redisAsyncContext* ac, int status) {
+    auto st = static_cast<state*>(ac->data);
+    if (status != REDIS_OK) {
+      st->last_error = ac->errstr;
+      st->ac = nullptr; // hiredis frees the context after this callback
+    }
+  }
+
+  static void on_disconnect(const redisAsyncContext* ac, int) {
+    auto st = static_cast<state*>(ac->data);
+    if (ac->err)
+      st->last_error = ac->errstr;
+    st->ac = nullptr;
+  }
+
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+    std::unique_ptr<callback> cb(static_cast<callback*>(privdata));
+    if (reply != nullptr) {
+      (*cb)(convert(static_cast<redisReply*>(reply)));
+      return;
+    }
+    auto st = static_cast<state*>(ac->data);
+    std::string why = ac->err ? ac->errstr : st->last_error;
+    (*cb)(redis_value::error(std::string(connection_error_prefix) + "lost to "
+                             + st->endpoint.address() + (why.empty() ? "" : ": " + why)));
+  }
+
+  /// Connects if needed; returns false (with last_error) when that failed at once.
+  bool ensure_connected() {
+    if (ac != nullptr)
+      return true;
+    ac = redisAsyncConnect(endpoint.host.c_str(), endpoint.port);
+    if (ac == nullptr) {
+      last_error = "out of memory";
+      return false;
+    }
+    if (ac->err) {
+      last_error = ac->errstr;
+      redisAsyncFree(ac);
+      ac = nullptr;
+      return false;
+    }
+    ac->data = this;
+    redisLibeventAttach(ac, loop->base);
+    redisAsyncSetConnectCallback(ac, &state::on_connect);
+    redisAsyncSetDisconnectCallback(ac, &state::on_disconnect);
+    if (!endpoint.password.empty()) {
+      std::vector<std::string> argv{"AUTH"};
+      if (!endpoint.user.empty())
+        argv.push_back(endpoint.user);
+      argv.push_back(endpoint.password);
+      send(std::move(argv), [this](redis_value v) {
+        if (v.is_error())
+          last_error = "AUTH failed: " + v.str;
+      });
+    }
+    return true;
+  }
+
+  void send(std::vector<std::string> argv, callback done) {
+    if (!ensure_connected()) {
+      done(redis_value::error(std::string(connection_error_prefix) + "cannot connect to "
+                              + endpoint.address() + ": " + last_error));
+      return;
+    }
+    std::vector<const char*> args;
+    std::vector<size_t> lengths;
+    args.reserve(argv.size());
+    lengths.reserve(argv.size());
+    for (const auto& a : argv) {
+      args.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    auto cb = new callback(std::move(done));
+    if (redisAsyncCommandArgv(ac, &state::on_reply, cb, static_cast<int>(args.size()),
+                              args.data(), lengths.data())
+        != REDIS_OK) {
+      std::unique_ptr<callback> owned(cb);
+      (*owned)(redis_value::error(std::string(connection_error_prefix) + "cannot send to "
+                                  + endpoint.address()));
+    }
+  }
+};
+
+redis_connection::redis_connection(redis_loop& loop, redis_endpoint endpoint)
+  : loop_(loop), endpoint_(std::move(endpoint)), state_(std::make_shared<state>()) {
+  state_->loop = &loop.internals();
+  state_->endpoint = endpoint_;
+}
+
+redis_connection::~redis_connection() {
+  std::promise<void> closed;
+  loop_.post([st = state_, &closed] {
+    if (st->ac != nullptr) {
+      auto ac = std::exchange(st->ac, nullptr);
+      redisAsyncFree(ac); // fails pending callbacks with a lost connection
+    }
+    closed.set_value();
+  });
+  closed.get_future().wait();
+}
+
+void redis_connection::command(std::vector<std::string> argv, callback done) {
+  loop_.post([st = state_, argv = std::move(argv), done = std::move(done)]() mutable {
+    st->send(std::move(argv), std::move(done));
+  });
+}
+
+redis_value redis_connection::run(std::vector<std::string> argv,
+                                  std::chrono::milliseconds timeout) {
+  auto results = run_all({std::move(argv)}, timeout);
+  return std::move(results.front());
+}
+
+std::vector<redis_value>
+redis_connection::run_all(std::vector<std::vector<std::string>> commands,
+                          std::chrono::milliseconds timeout) {
+  struct shared {
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::vector<redis_value> replies;
+    size_t pending = 0;
+  };
+  auto sh = std::make_shared<shared>();
+  sh->replies.resize(commands.size());
+  sh->pending = commands.size();
+  for (size_t i = 0; i < commands.size(); ++i)
+    command(std::move(commands[i]), [sh, i](redis_value v) {
+      std::lock_guard<std::mutex> guard(sh->mtx);
+      sh->replies[i] = std::move(v);
+      if (--sh->pending == 0)
+        sh->cv.notify_all();
+    });
+  std::unique_lock<std::mutex> guard(sh->mtx);
+  if (!sh->cv.wait_for(guard, timeout, [&] { return sh->pending == 0; })) {
+    std::vector<redis_value> out(sh->replies.size(),
+                                 redis_value::error(std::string(connection_error_prefix)
+                                                    + "no answer from " + endpoint_.address()
+                                                    + " within "
+                                                    + std::to_string(timeout.count()) + " ms"));
+    return out;
+  }
+  return sh->replies;
+}
+
+} // namespace convoy::persistence

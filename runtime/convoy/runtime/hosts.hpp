@@ -1,0 +1,34 @@
+#pragma once
+
+#include "convoy/actors/instance_actor.hpp"
+#include "convoy/persistence/message_box.hpp"
+#include "convoy/runtime/node_config.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+
+namespace convoy::runtime {
+
+/// What every host instance of a node shares.
+struct host_services {
+  const node_config* config = nullptr;
+  const registry* orchestrations = nullptr;
+  persistence::message_box* box = nullptr;
+};
+
+/// The receive host: turns `submit` messages of its queue into new orchestration instances
+/// (BizTalk: a receive location publishing into the MessageBox, activating an orchestration).
+caf::actor spawn_receive_host(caf::actor_system& sys, std::shared_ptr<const host_services> svc);
+
+/// The processing host: competes with the other processing host instances for its queue,
+/// routes each message to the instance it is for (claiming and rehydrating it if it is not in
+/// memory), fires due durable timers, and takes over messages a dead host instance left.
+caf::actor spawn_processing_host(caf::actor_system& sys,
+                                 std::shared_ptr<const host_services> svc);
+
+/// The send host: runs activities requested by orchestrations on a bounded pool of worker
+/// threads and publishes their outcomes back, once per request.
+caf::actor spawn_send_host(caf::actor_system& sys, std::shared_ptr<const host_services> svc);
+
+} // namespace convoy::runtime

@@ -1,0 +1,81 @@
+#include "convoy/runtime/node.hpp"
+
+#include "convoy/runtime/hosts.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace convoy::runtime {
+
+struct node::impl {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<host_services> svc;
+  std::vector<caf::actor> hosts;
+};
+
+node::node(node_config config, const registry& orchestrations)
+  : config_(std::move(config)), orchestrations_(orchestrations) {
+  persistence::message_box_config mcfg;
+  mcfg.endpoint = config_.redis;
+  mcfg.prefix = config_.prefix;
+  box_ = std::make_unique<persistence::message_box>(std::move(mcfg));
+}
+
+node::~node() {
+  stop();
+}
+
+std::string node::start() {
+  if (impl_)
+    return {};
+  if (auto err = validate(config_); !err.empty())
+    return err;
+  // Every node creates every known host's group: producers may enqueue for hosts this node
+  // does not run, and a group created later would still see them (groups start at id 0).
+  if (auto err = box_->prepare(known_hosts); !err.empty())
+    return err;
+  impl_ = std::make_unique<impl>();
+  impl_->sys = std::make_unique<caf::actor_system>(impl_->cfg);
+  impl_->svc = std::make_shared<host_services>();
+  impl_->svc->config = &config_;
+  impl_->svc->orchestrations = &orchestrations_;
+  impl_->svc->box = box_.get();
+  auto& sys = *impl_->sys;
+  auto runs = [this](const char* host) {
+    return std::find(config_.hosts.begin(), config_.hosts.end(), host) != config_.hosts.end();
+  };
+  // Start order: send and processing first, so the receive host's activations find takers.
+  if (runs("send"))
+    impl_->hosts.push_back(spawn_send_host(sys, impl_->svc));
+  if (runs("processing"))
+    impl_->hosts.push_back(spawn_processing_host(sys, impl_->svc));
+  if (runs("receive"))
+    impl_->hosts.push_back(spawn_receive_host(sys, impl_->svc));
+  spdlog::info("node {} running hosts [{}] against the MessageBox at {} (prefix '{}')",
+               config_.name, fmt::join(config_.hosts, ", "), config_.redis.address(),
+               config_.prefix);
+  return {};
+}
+
+void node::stop() {
+  if (!impl_)
+    return;
+  // Reverse start order.
+  for (auto i = impl_->hosts.rbegin(); i != impl_->hosts.rend(); ++i)
+    caf::anon_send_exit(*i, caf::exit_reason::user_shutdown);
+  impl_->hosts.clear();
+  impl_->sys->await_all_actors_done();
+  // Redis callbacks still in flight address actors of this system: drain them while it lives.
+  box_.reset();
+  impl_.reset();
+  spdlog::info("node {} stopped", config_.name);
+}
+
+} // namespace convoy::runtime

@@ -1,0 +1,40 @@
+#pragma once
+
+#include "convoy/actors/registry.hpp"
+#include "convoy/persistence/message_box.hpp"
+#include "convoy/runtime/node_config.hpp"
+
+#include <memory>
+#include <string>
+
+namespace convoy::runtime {
+
+/// One Convoy node: an actor system running the configured host instances against one
+/// MessageBox. Everything it holds in memory is a cache of the MessageBox.
+class node {
+public:
+  node(node_config config, const registry& orchestrations);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Connects to the MessageBox, loads its functions and starts the hosts.
+  /// Returns an error message, or "" once the node runs.
+  std::string start();
+
+  /// Stops the hosts and every instance they run, then waits for them. Idempotent.
+  /// In-flight work is not lost: whatever was not persisted is still in the queues.
+  void stop();
+
+  const node_config& config() const noexcept { return config_; }
+  persistence::message_box& message_box() noexcept { return *box_; }
+
+private:
+  struct impl;
+  node_config config_;
+  const registry& orchestrations_;
+  std::unique_ptr<persistence::message_box> box_;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace convoy::runtime

@@ -1,0 +1,161 @@
+#include "convoy/runtime/node_config.hpp"
+
+#include "convoy/persistence/keys.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <unistd.h>
+
+namespace convoy::runtime {
+
+std::string default_node_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0)
+    std::snprintf(host, sizeof(host), "node");
+  std::string name = host;
+  for (auto& c : name)
+    if (!persistence::valid_name(std::string_view(&c, 1)))
+      c = '-';
+  return name + "-" + std::to_string(::getpid());
+}
+
+std::string validate(const node_config& cfg) {
+  if (!persistence::valid_name(cfg.name))
+    return "node.name '" + cfg.name + "' must be 1-128 characters of [A-Za-z0-9._:-]";
+  if (cfg.hosts.empty())
+    return "node.hosts is empty: a node must run at least one host";
+  for (const auto& h : cfg.hosts)
+    if (std::find(known_hosts.begin(), known_hosts.end(), h) == known_hosts.end())
+      return "node.hosts: unknown host '" + h + "' (known: receive, processing, send)";
+  if (cfg.activity_workers == 0 || cfg.activity_workers > 256)
+    return "send.workers must be between 1 and 256";
+  if (cfg.reclaim_idle.count() < 100)
+    return "timing.reclaim_idle_ms must be at least 100";
+  if (cfg.poll_block.count() < 10 || cfg.poll_block.count() > 60000)
+    return "timing.poll_block_ms must be between 10 and 60000";
+  if (cfg.timer_poll.count() < 10)
+    return "timing.timer_poll_ms must be at least 10";
+  if (cfg.max_instances == 0)
+    return "processing.max_instances must be positive";
+  static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error"};
+  if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
+    return "node.log_level '" + cfg.log_level + "' must be one of trace, debug, info, warn, error";
+  return {};
+}
+
+namespace {
+
+/// Reads typed values from a TOML table and remembers the first problem, with its key.
+class reader {
+public:
+  reader(const toml::table& root, std::string path) : root_(root), path_(std::move(path)) {}
+
+  template <class T>
+  void get(std::string_view key, T& out) {
+    auto node = root_.at_path(key);
+    if (!node || !error_.empty())
+      return;
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (auto v = node.value<std::string>())
+        out = *v;
+      else
+        fail(key, "must be a string");
+    } else {
+      if (auto v = node.value<int64_t>(); v && *v >= 0)
+        out = static_cast<T>(*v);
+      else
+        fail(key, "must be a non-negative integer");
+    }
+  }
+
+  void get_ms(std::string_view key, std::chrono::milliseconds& out) {
+    int64_t value = out.count();
+    get(key, value);
+    out = std::chrono::milliseconds(value);
+  }
+
+  void get_list(std::string_view key, std::vector<std::string>& out) {
+    auto node = root_.at_path(key);
+    if (!node || !error_.empty())
+      return;
+    auto arr = node.as_array();
+    if (!arr) {
+      fail(key, "must be an array of strings");
+      return;
+    }
+    out.clear();
+    for (auto& e : *arr) {
+      auto v = e.value<std::string>();
+      if (!v) {
+        fail(key, "must be an array of strings");
+        return;
+      }
+      out.push_back(*v);
+    }
+  }
+
+  void fail(std::string_view key, std::string what) {
+    if (error_.empty())
+      error_ = path_ + ": " + std::string(key) + " " + what;
+  }
+
+  const std::string& error() const { return error_; }
+
+private:
+  const toml::table& root_;
+  std::string path_;
+  std::string error_;
+};
+
+} // namespace
+
+std::variant<node_config, std::string> load_node_config(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": "
+           + std::string(e.description());
+  }
+  static const std::vector<std::string> sections{"node", "messagebox", "timing", "send",
+                                                 "processing"};
+  for (auto& [key, value] : root)
+    if (std::find(sections.begin(), sections.end(), std::string(key.str())) == sections.end())
+      return path + ": unknown section or key '" + std::string(key.str()) + "'";
+  node_config cfg;
+  cfg.name = default_node_name();
+  reader r(root, path);
+  r.get("node.name", cfg.name);
+  r.get_list("node.hosts", cfg.hosts);
+  r.get("node.log_level", cfg.log_level);
+  std::string address = cfg.redis.address();
+  r.get("messagebox.address", address);
+  r.get("messagebox.prefix", cfg.prefix);
+  r.get("messagebox.user", cfg.redis.user);
+  std::string password_env;
+  r.get("messagebox.password_env", password_env);
+  r.get_ms("timing.reclaim_idle_ms", cfg.reclaim_idle);
+  r.get_ms("timing.poll_block_ms", cfg.poll_block);
+  r.get_ms("timing.timer_poll_ms", cfg.timer_poll);
+  r.get("send.workers", cfg.activity_workers);
+  r.get("processing.max_instances", cfg.max_instances);
+  if (!r.error().empty())
+    return r.error();
+  if (!persistence::parse_address(address, cfg.redis))
+    return path + ": messagebox.address '" + address + "' is not host:port";
+  if (!password_env.empty()) {
+    auto value = std::getenv(password_env.c_str());
+    if (value == nullptr)
+      return path + ": messagebox.password_env names " + password_env + ", which is not set";
+    cfg.redis.password = value;
+  }
+  if (auto err = validate(cfg); !err.empty())
+    return path + ": " + err;
+  return cfg;
+}
+
+} // namespace convoy::runtime

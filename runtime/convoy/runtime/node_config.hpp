@@ -1,0 +1,50 @@
+#pragma once
+
+#include "convoy/persistence/redis_client.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace convoy::runtime {
+
+/// Everything a node needs to run. Read from a TOML file (see examples/node.toml);
+/// the Redis password comes from the environment variable named by `password_env`.
+struct node_config {
+  /// Unique name of the node; also its consumer name in every host queue.
+  std::string name;
+  /// The hosts this node runs an instance of: any of "receive", "processing", "send".
+  std::vector<std::string> hosts{"receive", "processing", "send"};
+  std::string log_level = "info";
+
+  persistence::redis_endpoint redis;
+  std::string prefix = "convoy:";
+
+  /// Queue entries left unacknowledged this long by a consumer are taken over by another.
+  std::chrono::milliseconds reclaim_idle{5000};
+  /// How long one blocking queue read waits for new entries.
+  std::chrono::milliseconds poll_block{500};
+  /// How often due durable timers are moved into their hosts' queues.
+  std::chrono::milliseconds timer_poll{100};
+  /// Activities the send host runs at once (each on its own thread).
+  size_t activity_workers = 4;
+  /// Most instances a processing host keeps in memory; intake pauses beyond it.
+  size_t max_instances = 10000;
+};
+
+/// The three host names a node knows in this version.
+inline const std::vector<std::string> known_hosts{"receive", "processing", "send"};
+
+/// Reads a node configuration file. Returns the configuration, or an error message naming
+/// the file, the key and what is wrong with it.
+std::variant<node_config, std::string> load_node_config(const std::string& path);
+
+/// Checks a configuration assembled in code; returns an error message or "".
+std::string validate(const node_config& cfg);
+
+/// A default node name: "<hostname>-<pid>".
+std::string default_node_name();
+
+} // namespace convoy::runtime
