@@ -4,7 +4,7 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 1
+local LIBRARY_VERSION = 2
 
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'suspended'
@@ -29,13 +29,42 @@ local function claim(keys, args)
   return {redis.call('HGETALL', inst), redis.call('LRANGE', keys[2], 0, -1)}
 end
 
+-- Creates an instance record (pending) with its start message; nothing if it exists.
+-- Returns 1 when created.
+local function create_instance(prefix, id, otype, version, input, host, now, tracking, parent,
+                               parent_step, parent_gen, parent_host)
+  local inst = prefix .. 'inst:' .. id
+  if redis.call('EXISTS', inst) == 1 then return 0 end
+  redis.call('HSET', inst, 'fmt', 1, 'type', otype, 'version', version, 'input', input,
+             'host', host, 'status', 'pending', 'epoch', 0, 'seq', 0, 'steps', 0,
+             'generation', 0, 'created', now, 'updated', now)
+  if parent ~= '' then
+    redis.call('HSET', inst, 'parent', parent, 'parent_step', parent_step,
+               'parent_gen', parent_gen, 'parent_host', parent_host)
+  end
+  redis.call('ZADD', prefix .. 'instances', now, id)
+  redis.call('XADD', prefix .. 'q:' .. host, '*', 'v', 1, 'kind', 'start', 'instance', id)
+  track(tracking, id, 'created', otype .. ' v' .. version)
+  return 1
+end
+
+local function subscribe(prefix, key, shape, host, id)
+  redis.call('SET', prefix .. 'sub:' .. key, host .. '|' .. id)
+  redis.call('SADD', prefix .. 'corrsets', shape)
+  redis.call('SADD', prefix .. 'subs:' .. id, key)
+end
+
 -- KEYS: inst, journal, timers, tracking, queue of the instance's host.
--- ARGV: epoch, seq, now, status, steps, result, error, host(group), prefix, owner,
---       n_entries, entries..., n_activities, (send_host, step, activity, args, key)...,
---       n_timers, (due, step)..., n_acks, ids...
+-- ARGV: epoch, seq, now, status, steps, result, error, host(group), prefix, generation,
+--       reset(0/1), new_input, query (or '\0' for unchanged),
+--       n_entries, entries..., n_activities, (send_host, step, activity, args, key, options)...,
+--       n_timers, (due, step)..., n_cancelled_timers, steps...,
+--       n_children, (step, child_id, type, input, awaited, version)...,
+--       n_subscriptions, (key, shape)...,
+--       n_acks, ids...
 local function checkpoint(keys, args)
   local inst, journal, timers, tracking, queue = keys[1], keys[2], keys[3], keys[4], keys[5]
-  local rec = redis.call('HMGET', inst, 'epoch', 'seq')
+  local rec = redis.call('HMGET', inst, 'epoch', 'seq', 'type', 'version')
   if not rec[1] then
     return redis.error_reply('CONVOY_NO_INSTANCE no instance ' .. inst)
   end
@@ -50,23 +79,48 @@ local function checkpoint(keys, args)
   if stored + 1 ~= seq then
     return redis.error_reply('CONVOY_SEQ persistence point ' .. seq .. ' does not follow ' .. stored)
   end
-  local id, host, prefix = string.sub(inst, string.len(args[9]) + 6), args[8], args[9]
-  local i = 11
+  local prefix, host, now, gen = args[9], args[8], args[3], args[10]
+  local id = string.sub(inst, string.len(prefix) + 6)
+  if args[11] == '1' then
+    redis.call('DEL', journal)
+    redis.call('HSET', inst, 'input', args[12], 'generation', gen)
+  end
+  if args[13] ~= '\0' then redis.call('HSET', inst, 'query', args[13]) end
+  local i = 14
   local n = tonumber(args[i]); i = i + 1
   for k = 0, n - 1 do redis.call('RPUSH', journal, args[i + k]) end
   i = i + n
   n = tonumber(args[i]); i = i + 1
   for k = 0, n - 1 do
-    local b = i + 5 * k
+    local b = i + 6 * k
     redis.call('XADD', prefix .. 'q:' .. args[b], '*', 'v', 1, 'kind', 'activity', 'instance', id,
                'step', args[b + 1], 'activity', args[b + 2], 'args', args[b + 3],
-               'key', args[b + 4], 'reply', host)
+               'key', args[b + 4], 'options', args[b + 5], 'reply', host, 'gen', gen,
+               'attempt', 1)
   end
-  i = i + 5 * n
+  i = i + 6 * n
   n = tonumber(args[i]); i = i + 1
   for k = 0, n - 1 do
     local b = i + 2 * k
-    redis.call('ZADD', timers, args[b], host .. '|' .. id .. '|' .. args[b + 1])
+    redis.call('ZADD', timers, args[b], host .. '|' .. id .. '|' .. args[b + 1] .. '|' .. gen)
+  end
+  i = i + 2 * n
+  n = tonumber(args[i]); i = i + 1
+  for k = 0, n - 1 do
+    redis.call('ZREM', timers, host .. '|' .. id .. '|' .. args[i + k] .. '|' .. gen)
+  end
+  i = i + n
+  n = tonumber(args[i]); i = i + 1
+  for k = 0, n - 1 do
+    local b = i + 6 * k
+    local awaited = args[b + 4] == '1'
+    create_instance(prefix, args[b + 1], args[b + 2], args[b + 5], args[b + 3], host, now,
+                    tracking, id, awaited and args[b] or '', gen, host)
+  end
+  i = i + 6 * n
+  n = tonumber(args[i]); i = i + 1
+  for k = 0, n - 1 do
+    subscribe(prefix, args[i + 2 * k], args[i + 2 * k + 1], host, id)
   end
   i = i + 2 * n
   n = tonumber(args[i]); i = i + 1
@@ -75,35 +129,111 @@ local function checkpoint(keys, args)
       redis.call('XDEL', queue, args[i + k])
     end
   end
-  redis.call('HSET', inst, 'seq', seq, 'status', args[4], 'steps', args[5], 'updated', args[3])
+  local status = args[4]
+  redis.call('HSET', inst, 'seq', seq, 'status', status, 'steps', args[5], 'updated', now)
   if args[6] ~= '' then redis.call('HSET', inst, 'result', args[6]) end
   if args[7] ~= '' then redis.call('HSET', inst, 'error', args[7]) end
-  track(tracking, id, args[4], 'seq ' .. seq .. ' steps ' .. args[5])
+  if is_final(status) then
+    -- Tell an awaiting parent; keep subscriptions a day so late messages show up as zombies.
+    local p = redis.call('HMGET', inst, 'parent', 'parent_step', 'parent_gen', 'parent_host')
+    if p[1] and p[2] and p[2] ~= '' then
+      local ok = status == 'completed' and '1' or '0'
+      local payload = status == 'completed' and args[6] or (status .. ': ' .. args[7])
+      redis.call('XADD', prefix .. 'q:' .. p[4], '*', 'v', 1, 'kind', 'result', 'instance', p[1],
+                 'step', p[2], 'gen', p[3], 'ok', ok, 'payload', payload)
+    end
+    for _, key in ipairs(redis.call('SMEMBERS', prefix .. 'subs:' .. id)) do
+      redis.call('EXPIRE', prefix .. 'sub:' .. key, 86400)
+    end
+  end
+  track(tracking, id, status, 'seq ' .. seq .. ' steps ' .. args[5])
   return 'OK'
 end
 
 -- KEYS: inst, instances index, processing queue, receive queue, tracking.
--- ARGV: id, type, version, input, host, now, receive group, message id.
+-- ARGV: id, type, version, input, host, now, receive group, message id, prefix.
 -- Creates an instance from a submitted message; idempotent (a redelivered message finds it).
 local function activate(keys, args)
-  local inst, index, processing, receive, tracking = keys[1], keys[2], keys[3], keys[4], keys[5]
-  local created = 0
-  if redis.call('EXISTS', inst) == 0 then
-    redis.call('HSET', inst, 'fmt', 1, 'type', args[2], 'version', args[3], 'input', args[4],
-               'host', args[5], 'status', 'pending', 'epoch', 0, 'seq', 0, 'steps', 0,
-               'created', args[6], 'updated', args[6])
-    redis.call('ZADD', index, args[6], args[1])
-    redis.call('XADD', processing, '*', 'v', 1, 'kind', 'start', 'instance', args[1])
-    track(tracking, args[1], 'created', args[2] .. ' v' .. args[3])
-    created = 1
-  end
-  if args[8] ~= '' and redis.call('XACK', receive, args[7], args[8]) == 1 then
-    redis.call('XDEL', receive, args[8])
+  local created = create_instance(args[9], args[1], args[2], args[3], args[4], args[5], args[6],
+                                  keys[5], '', '', '', '')
+  if args[8] ~= '' and redis.call('XACK', keys[4], args[7], args[8]) == 1 then
+    redis.call('XDEL', keys[4], args[8])
   end
   return created
 end
 
--- KEYS: send queue, reply queue. ARGV: send group, message id, instance, step, ok, payload.
+-- KEYS: receive queue, tracking. ARGV: prefix, receive group, message id, body, message type,
+--   now, activation type ('' = none), activation version, new instance id, processing host,
+--   activation correlation key, activation correlation shape, n_props, (name, value)...
+-- Routes a published message: to the instance whose correlation set matches its properties
+-- (its mailbox keeps it until the instance receives it), else to a new instance when an
+-- activation subscription matches its type, else into the no-subscriber list. A message for
+-- a finished instance is a zombie. Nothing is dropped. Returns the outcome and the instance.
+local function publish(keys, args)
+  local prefix = args[1]
+  local props = {}
+  local n = tonumber(args[13])
+  for k = 0, n - 1 do props[args[14 + 2 * k]] = args[15 + 2 * k] end
+  local outcome, target = nil, ''
+  for _, shape in ipairs(redis.call('SMEMBERS', prefix .. 'corrsets')) do
+    local parts, complete = {}, true
+    for name in string.gmatch(shape, '[^&]+') do
+      if props[name] == nil then complete = false; break end
+      table.insert(parts, name .. '=' .. props[name])
+    end
+    if complete then
+      local key = table.concat(parts, '&')
+      local sub = redis.call('GET', prefix .. 'sub:' .. key)
+      if sub then
+        local host, id = string.match(sub, '^([^|]+)|(.+)$')
+        local status = redis.call('HGET', prefix .. 'inst:' .. id, 'status')
+        if is_final(status) then
+          redis.call('XADD', prefix .. 'zombies', 'MAXLEN', '~', 10000, '*', 'instance', id,
+                     'status', status, 'type', args[5], 'correlation', key, 'body', args[4],
+                     'at', args[6])
+          outcome, target = 'zombie', id
+        else
+          redis.call('XADD', prefix .. 'q:' .. host, '*', 'v', 1, 'kind', 'message',
+                     'instance', id, 'channel', 'corr:' .. key, 'payload', args[4])
+          outcome, target = 'routed', id
+        end
+        break
+      end
+    end
+  end
+  if not outcome and args[7] ~= '' then
+    local id = args[9]
+    create_instance(prefix, id, args[7], args[8], args[4], args[10], args[6], keys[2],
+                    '', '', '', '')
+    if args[11] ~= '' then subscribe(prefix, args[11], args[12], args[10], id) end
+    outcome, target = 'activated', id
+  end
+  if not outcome then
+    redis.call('XADD', prefix .. 'unrouted', 'MAXLEN', '~', 100000, '*', 'type', args[5],
+               'body', args[4], 'reason', 'no subscriber', 'at', args[6])
+    outcome = 'no-subscriber'
+  end
+  if args[3] ~= '' and redis.call('XACK', keys[1], args[2], args[3]) == 1 then
+    redis.call('XDEL', keys[1], args[3])
+  end
+  return {outcome, target}
+end
+
+-- KEYS: inst. ARGV: prefix, kind (signal|cancel), name, payload.
+-- Sends a signal or a cancellation to a running instance through its host's queue.
+local function send_to_instance(keys, args)
+  local rec = redis.call('HMGET', keys[1], 'status', 'host')
+  if not rec[1] then return redis.error_reply('CONVOY_NO_INSTANCE no such instance') end
+  if is_final(rec[1]) then
+    return redis.error_reply('CONVOY_FINAL the instance is already ' .. rec[1])
+  end
+  local id = string.sub(keys[1], string.len(args[1]) + 6)
+  redis.call('XADD', args[1] .. 'q:' .. rec[2], '*', 'v', 1, 'kind', args[2], 'instance', id,
+             'channel', 'signal:' .. args[3], 'payload', args[4])
+  return 'OK'
+end
+
+-- KEYS: send queue, reply queue. ARGV: send group, message id, instance, step, ok, payload, gen.
 -- Publishes an activity's outcome once: a duplicate execution (the entry was already
 -- acknowledged) publishes nothing.
 local function complete_activity(keys, args)
@@ -112,22 +242,46 @@ local function complete_activity(keys, args)
   end
   redis.call('XDEL', keys[1], args[2])
   redis.call('XADD', keys[2], '*', 'v', 1, 'kind', 'result', 'instance', args[3], 'step', args[4],
-             'ok', args[5], 'payload', args[6])
+             'ok', args[5], 'payload', args[6], 'gen', args[7])
   return 'OK'
 end
 
--- KEYS: timers. ARGV: now, limit, prefix. Moves due timers into their hosts' queues, once.
+-- KEYS: send queue, delayed. ARGV: send group, message id, due, message (JSON: queue + fields).
+-- Schedules the next attempt of a failed activity after its backoff, durably, once.
+local function retry_activity(keys, args)
+  if redis.call('XACK', keys[1], args[1], args[2]) == 0 then
+    return 'DUPLICATE'
+  end
+  redis.call('XDEL', keys[1], args[2])
+  redis.call('ZADD', keys[2], args[3], args[4])
+  return 'OK'
+end
+
+-- KEYS: timers, delayed. ARGV: now, limit, prefix.
+-- Moves due timers into their hosts' queues, and due delayed messages (activity retries)
+-- into theirs, each exactly once.
 local function fire_timers(keys, args)
+  local fired = 0
   local due = redis.call('ZRANGEBYSCORE', keys[1], '-inf', args[1], 'LIMIT', 0, tonumber(args[2]))
   for _, member in ipairs(due) do
     redis.call('ZREM', keys[1], member)
-    local host, id, step = string.match(member, '^([^|]+)|([^|]+)|(%d+)$')
+    local host, id, step, gen = string.match(member, '^([^|]+)|([^|]+)|(%d+)|(%d+)$')
     if host then
       redis.call('XADD', args[3] .. 'q:' .. host, '*', 'v', 1, 'kind', 'timer', 'instance', id,
-                 'step', step)
+                 'step', step, 'gen', gen)
+      fired = fired + 1
     end
   end
-  return #due
+  due = redis.call('ZRANGEBYSCORE', keys[2], '-inf', args[1], 'LIMIT', 0, tonumber(args[2]))
+  for _, member in ipairs(due) do
+    redis.call('ZREM', keys[2], member)
+    local ok, msg = pcall(cjson.decode, member)
+    if ok and type(msg) == 'table' and msg.q and msg.f then
+      redis.call('XADD', args[3] .. 'q:' .. msg.q, '*', unpack(msg.f))
+      fired = fired + 1
+    end
+  end
+  return fired
 end
 
 redis.register_function{function_name = 'convoy_version', callback = function()
@@ -136,4 +290,7 @@ redis.register_function('convoy_claim', claim)
 redis.register_function('convoy_checkpoint', checkpoint)
 redis.register_function('convoy_activate', activate)
 redis.register_function('convoy_complete_activity', complete_activity)
+redis.register_function('convoy_retry_activity', retry_activity)
+redis.register_function('convoy_publish', publish)
+redis.register_function('convoy_send_to_instance', send_to_instance)
 redis.register_function('convoy_fire_timers', fire_timers)

@@ -118,15 +118,15 @@ BOOST_AUTO_TEST_CASE(a_persistence_point_enqueues_activities_timers_and_acks_ato
   BOOST_TEST(sent[0].field("activity") == "greet");
   BOOST_TEST(sent[0].field("key") == "i3/0");
   BOOST_TEST(sent[0].field("reply") == "processing");
-  BOOST_TEST(redis.command({"ZSCORE", "t:timers", "processing|i3|1"}) == "12345");
+  BOOST_TEST(redis.command({"ZSCORE", "t:timers", "processing|i3|1|0"}) == "12345");
   BOOST_TEST(redis.command_int({"XLEN", "t:q:processing"}) == 0); // acked and deleted
   auto record = redis.command({"HGET", "t:inst:i3", "status"});
   BOOST_TEST(record == "waiting");
 }
 
 BOOST_AUTO_TEST_CASE(a_due_timer_fires_exactly_once) {
-  redis.command({"ZADD", "t:timers", "100", "processing|i4|3"});
-  redis.command({"ZADD", "t:timers", "999999999999999", "processing|i4|5"});
+  redis.command({"ZADD", "t:timers", "100", "processing|i4|3|0"});
+  redis.command({"ZADD", "t:timers", "999999999999999", "processing|i4|5|0"});
   std::promise<int64_t> p1, p2;
   box->fire_timers(1000, 10, [&p1](int64_t n, std::string) { p1.set_value(n); });
   box->fire_timers(1000, 10, [&p2](int64_t n, std::string) { p2.set_value(n); });
@@ -146,7 +146,7 @@ BOOST_AUTO_TEST_CASE(a_duplicate_activity_execution_publishes_no_second_result) 
   BOOST_TEST_REQUIRE(req.size() == 1u);
   for (int i = 0; i < 2; ++i) { // e.g. the request was reclaimed and ran again
     std::promise<std::string> p;
-    box->complete_activity("send", req[0].id, "i5", 0, true, "7", "processing",
+    box->complete_activity("send", req[0].id, "i5", 0, 0, true, "7", "processing",
                            [&p](std::string e) { p.set_value(std::move(e)); });
     BOOST_TEST(p.get_future().get().empty());
   }

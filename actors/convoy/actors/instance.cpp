@@ -6,8 +6,8 @@ namespace convoy {
 
 namespace {
 
-constexpr std::array<std::string_view, 6> status_names
-  = {"pending", "running", "waiting", "completed", "failed", "suspended"};
+constexpr std::array<std::string_view, 7> status_names
+  = {"pending", "running", "waiting", "completed", "failed", "suspended", "cancelled"};
 
 } // namespace
 

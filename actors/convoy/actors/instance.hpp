@@ -22,6 +22,8 @@ enum class instance_status : uint8_t {
   /// Stopped by Convoy and kept for an operator, with an error; `not resumable` for
   /// non-determinism and unknown types.
   suspended,
+  /// Ended by a cancellation request (distinct from a failure).
+  cancelled,
 };
 
 std::string_view to_string(instance_status x) noexcept;
@@ -30,7 +32,7 @@ std::optional<instance_status> parse_instance_status(std::string_view text) noex
 /// True for statuses after which the instance never runs again.
 constexpr bool is_final(instance_status x) noexcept {
   return x == instance_status::completed || x == instance_status::failed
-         || x == instance_status::suspended;
+         || x == instance_status::suspended || x == instance_status::cancelled;
 }
 
 /// The instance record: what the MessageBox knows about one instance besides its journal.
@@ -52,6 +54,12 @@ struct instance_record {
   std::string input;  ///< JSON text.
   std::string result; ///< JSON text, once completed.
   std::string error;  ///< Why the instance failed or was suspended.
+  /// What the orchestration declared with `ctx.set_query_state` (JSON text).
+  std::string query_state;
+  /// Number of continue_as_new restarts.
+  uint32_t generation = 0;
+  /// The parent instance of a child orchestration, or empty.
+  std::string parent;
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
 };

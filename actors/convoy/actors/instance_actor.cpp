@@ -80,14 +80,33 @@ void persist(instance_actor* self, checkpoint cp) {
   send_write(self);
 }
 
+bool start_run(instance_actor* self, const std::string& input_json,
+               const std::vector<journal_entry>& history, uint32_t generation);
+void suspend_unrunnable(instance_actor* self, std::string why);
+
 /// Builds the persistence point for what happened since the last one, if anything did.
 void checkpoint_progress(instance_actor* self) {
   auto& st = self->state;
-  auto out = st.ctx ? st.ctx->take_output() : context::output{};
   checkpoint cp;
+  // continue_as_new: the finished run hands over to a fresh one in the same persistence point.
+  if (st.frame.handle && st.frame.handle.done() && st.frame.promise->continue_input()
+      && !(st.ctx && st.ctx->nondeterminism())) {
+    auto input = *st.frame.promise->continue_input();
+    auto generation = st.ctx->generation() + 1;
+    spdlog::info("instance {}: continue_as_new, run {} starts", st.id, generation);
+    st.frame.handle.destroy();
+    st.frame = {};
+    (void) st.ctx->take_output(); // superseded by the new run's journal
+    if (!start_run(self, input, {}, generation))
+      return;
+    cp.reset = true;
+    cp.new_input = std::move(input);
+  }
+  auto out = st.ctx ? st.ctx->take_output() : context::output{};
   cp.instance_id = st.id;
   cp.host = st.svc->host;
   cp.epoch = st.record.epoch;
+  cp.generation = st.ctx ? st.ctx->generation() : st.record.generation;
   cp.steps = st.ctx ? st.ctx->steps() : st.record.steps;
   cp.status = instance_status::waiting;
   if (st.ctx && st.ctx->nondeterminism()) {
@@ -98,6 +117,9 @@ void checkpoint_progress(instance_actor* self) {
     if (st.ctx->nondeterminism()) {
       cp.status = instance_status::suspended;
       cp.error = "non-determinism (not resumable): " + *st.ctx->nondeterminism();
+    } else if (st.frame.promise->cancelled()) {
+      cp.status = instance_status::cancelled;
+      cp.error = *st.frame.promise->failure();
     } else if (st.frame.promise->failure()) {
       cp.status = instance_status::failed;
       cp.error = *st.frame.promise->failure();
@@ -116,17 +138,23 @@ void checkpoint_progress(instance_actor* self) {
       st.acks.push_back(m.message_id);
     }
     st.backlog.clear();
-  } else if (out.empty() && st.acks.empty() && st.record.status == cp.status) {
+  } else if (out.empty() && st.acks.empty() && st.record.status == cp.status && !cp.reset) {
     return; // nothing new to record
   }
   if (!out.entries.empty() || is_final(cp.status))
     spdlog::debug("instance {}: persistence point with {} journal entries, {} activities, {} "
-                  "timers, status {}",
+                  "timers, {} children, status {}",
                   st.id, out.entries.size(), out.activities.size(), out.timers.size(),
-                  to_string(cp.status));
+                  out.children.size(), to_string(cp.status));
   cp.entries = std::move(out.entries);
   cp.activities = std::move(out.activities);
   cp.timers = std::move(out.timers);
+  cp.cancelled_timers = std::move(out.cancelled_timers);
+  cp.children = std::move(out.children);
+  for (auto& c : cp.children)
+    c.version = st.svc->orchestrations->newest_version(c.type); // 0: suspends as unknown
+  cp.subscriptions = std::move(out.subscriptions);
+  cp.query_state = std::move(out.query_state);
   cp.acks = std::exchange(st.acks, {});
   persist(self, std::move(cp));
 }
@@ -140,9 +168,29 @@ void resume(instance_actor* self, std::coroutine_handle<> h) {
 bool consume(instance_actor* self, instance_message& m) {
   auto& st = self->state;
   st.acks.push_back(m.message_id);
-  if (m.what == instance_message::kind::start)
-    return true; // the coroutine started when the instance was loaded
-  auto d = st.ctx->deliver(m.step, outcome{m.ok, std::move(m.payload)});
+  context::delivery d;
+  switch (m.what) {
+    case instance_message::kind::start:
+      return true; // the coroutine started when the instance was loaded
+    case instance_message::kind::result:
+    case instance_message::kind::timer:
+      if (m.generation != st.ctx->generation()) {
+        spdlog::debug("instance {}: outcome for step {} of run {} dropped (now run {})", st.id,
+                      m.step, m.generation, st.ctx->generation());
+        return true;
+      }
+      d = st.ctx->deliver(m.step, m.ok ? outcome::success(std::move(m.payload))
+                                       : outcome::failure(std::move(m.payload)));
+      break;
+    case instance_message::kind::message:
+    case instance_message::kind::signal:
+      d = st.ctx->deliver_message(m.channel, std::move(m.payload));
+      break;
+    case instance_message::kind::cancel:
+      spdlog::info("instance {}: cancellation requested", st.id);
+      d = st.ctx->cancel();
+      break;
+  }
   if (!d.accepted)
     spdlog::debug("instance {}: duplicate or unknown outcome for step {} dropped", st.id, m.step);
   if (d.resume)
@@ -181,6 +229,7 @@ void suspend_unrunnable(instance_actor* self, std::string why) {
   cp.host = st.svc->host;
   cp.epoch = st.record.epoch;
   cp.steps = st.record.steps;
+  cp.generation = st.record.generation;
   cp.status = instance_status::suspended;
   cp.error = std::move(why);
   for (auto& m : st.backlog)
@@ -195,6 +244,12 @@ void on_claimed(instance_actor* self, claim_result& r) {
   auto& st = self->state;
   if (r.status == store_status::unavailable) {
     self->delayed_send(self, backoff(st.attempts++), reclaim_atom::value);
+    return;
+  }
+  if (r.status == store_status::rejected && r.record.epoch != 0) {
+    // Claimed, but its journal does not decode: keep it for an operator, never guess.
+    st.record = std::move(r.record);
+    suspend_unrunnable(self, r.error);
     return;
   }
   if (r.status != store_status::ok) {
@@ -220,34 +275,45 @@ void on_claimed(instance_actor* self, claim_result& r) {
     self->quit();
     return;
   }
+  if (!start_run(self, st.record.input, r.journal, st.record.generation))
+    return;
+  spdlog::info("instance {} ({} v{}) {} on node {} with epoch {}, {} journal entries", st.id,
+               st.record.type, st.record.version, r.journal.empty() ? "started" : "rehydrated",
+               st.svc->node, st.record.epoch, r.journal.size());
+  drain(self);
+}
+
+/// Creates the context and the coroutine of one run and runs it to its first suspension
+/// (replaying `history`). Returns false after suspending the instance as unrunnable.
+bool start_run(instance_actor* self, const std::string& input_json,
+               const std::vector<journal_entry>& history, uint32_t generation) {
+  auto& st = self->state;
   auto factory = st.svc->orchestrations->find(st.record.type, st.record.version);
   if (!factory) {
     suspend_unrunnable(self, "orchestration type '" + st.record.type + "' version "
                                + std::to_string(st.record.version) + " is not registered on node "
                                + st.svc->node);
-    return;
+    return false;
   }
   json input;
   try {
-    input = json::parse(st.record.input.empty() ? "null" : st.record.input);
+    input = json::parse(input_json.empty() ? "null" : input_json);
   } catch (const std::exception& e) {
     suspend_unrunnable(self, std::string("input is not valid JSON: ") + e.what());
-    return;
+    return false;
   }
-  st.ctx = std::make_unique<context>(st.id, r.journal);
+  st.ctx = std::make_unique<context>(st.id, history, generation);
   try {
     st.frame = (*factory)(*st.ctx, input);
   } catch (const std::exception& e) {
     suspend_unrunnable(self, std::string("input does not fit the orchestration: ") + e.what());
-    return;
+    return false;
   }
   st.loaded = true;
-  spdlog::info("instance {} ({} v{}) {} on node {} with epoch {}, {} journal entries", st.id,
-               st.record.type, st.record.version, r.journal.empty() ? "started" : "rehydrated",
-               st.svc->node, st.record.epoch, r.journal.size());
   resume(self, st.frame.handle);
-  drain(self);
+  return true;
 }
+
 
 void on_written(instance_actor* self, store_status status, const std::string& error) {
   auto& st = self->state;
@@ -258,6 +324,7 @@ void on_written(instance_actor* self, store_status status, const std::string& er
       st.record.seq = cp.seq;
       st.record.status = cp.status;
       st.record.steps = cp.steps;
+      st.record.generation = cp.generation;
       if (st.finishing) {
         spdlog::info("instance {} {}{}{}", st.id, to_string(cp.status),
                      cp.status == instance_status::completed ? ": " : "",

@@ -25,12 +25,22 @@ struct instance_services {
 
 /// A message for one instance, read from its host's queue.
 struct instance_message {
-  enum class kind : uint8_t { start, result, timer };
+  enum class kind : uint8_t {
+    start,   ///< the instance was created: run it
+    result,  ///< an activity or child outcome for `step`
+    timer,   ///< the durable timer of `step` fired
+    message, ///< a correlated message for `channel`
+    signal,  ///< a signal for `channel` ("signal:<name>")
+    cancel,  ///< an operator asked to cancel the instance
+  };
   /// Queue entry id; acknowledged by the persistence point that consumes it.
   std::string message_id;
   kind what = kind::start;
   uint32_t step = 0;
+  /// Run (continue_as_new generation) the message is for; others are stale and dropped.
+  uint32_t generation = 0;
   bool ok = true;
+  std::string channel;
   std::string payload;
 };
 

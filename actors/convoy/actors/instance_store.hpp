@@ -5,6 +5,7 @@
 #include "convoy/actors/journal.hpp"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,17 @@ struct checkpoint {
   std::vector<journal_entry> entries;
   std::vector<activity_command> activities;
   std::vector<timer_command> timers;
+  std::vector<timer_command> cancelled_timers;
+  std::vector<child_command> children;
+  /// Correlation sets (key, shape) that route messages to this instance from now on.
+  std::vector<std::pair<std::string, std::string>> subscriptions;
+  /// New queryable state (JSON text), if it changed.
+  std::optional<std::string> query_state;
+  /// continue_as_new: the journal is replaced by `entries`, the input by `new_input`, and
+  /// `generation` is the new run's number.
+  bool reset = false;
+  std::string new_input;
+  uint32_t generation = 0;
   /// Ids of queue messages this persistence point consumes (acknowledged atomically).
   std::vector<std::string> acks;
 };

@@ -24,6 +24,11 @@ std::string_view to_string(op_kind x) noexcept {
   switch (x) {
     case op_kind::call: return "call";
     case op_kind::sleep: return "sleep";
+    case op_kind::receive: return "receive";
+    case op_kind::now: return "now";
+    case op_kind::random: return "random";
+    case op_kind::child: return "child";
+    case op_kind::signal: return "signal";
   }
   return "unknown-op";
 }
@@ -33,6 +38,10 @@ std::string_view to_string(entry_event x) noexcept {
     case entry_event::scheduled: return "scheduled";
     case entry_event::completed: return "completed";
     case entry_event::failed: return "failed";
+    case entry_event::recorded: return "recorded";
+    case entry_event::cancelled: return "cancelled";
+    case entry_event::arrived: return "arrived";
+    case entry_event::consumed: return "consumed";
   }
   return "unknown-event";
 }
@@ -55,10 +64,14 @@ T get(const char* p) {
   return static_cast<T>(value);
 }
 
-bool valid(op_kind x) { return x == op_kind::call || x == op_kind::sleep; }
+bool valid(op_kind x) {
+  auto n = static_cast<uint8_t>(x);
+  return n >= 1 && n <= max_op_kind;
+}
 
 bool valid(entry_event x) {
-  return x == entry_event::scheduled || x == entry_event::completed || x == entry_event::failed;
+  auto n = static_cast<uint8_t>(x);
+  return n >= 1 && n <= max_entry_event;
 }
 
 } // namespace

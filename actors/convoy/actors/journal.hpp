@@ -15,6 +15,16 @@ enum class op_kind : uint8_t {
   call = 1,
   /// `ctx.sleep(d)`: a durable timer.
   sleep = 2,
+  /// `ctx.receive(correlation)`: a message routed to the instance by a correlation set.
+  receive = 3,
+  /// `ctx.now()`: the wall clock, recorded.
+  now = 4,
+  /// `ctx.random()` / `ctx.uuid()`: random bits, recorded.
+  random = 5,
+  /// `ctx.child(type, input)`: a child orchestration, awaited or started detached.
+  child = 6,
+  /// `ctx.signal(name)`: an external event sent to the instance by name.
+  signal = 7,
 };
 
 /// What happened to an operation. `scheduled` is written when the orchestration issues it,
@@ -23,6 +33,16 @@ enum class entry_event : uint8_t {
   scheduled = 1,
   completed = 2,
   failed = 3,
+  /// A value the orchestration read (`now`, `random`): scheduled and completed in one entry.
+  recorded = 4,
+  /// The operation was cancelled before it completed (instance cancellation).
+  cancelled = 5,
+  /// A message or signal arrived while no step waited for its channel; it waits in the
+  /// instance's mailbox. Payload: `{"channel": ..., "body": ...}`; `step` is unused, or,
+  /// with `"requeue": true`, names the abandoned step whose message goes back to the front.
+  arrived = 6,
+  /// The step took the oldest message of its channel's mailbox. Payload: the message.
+  consumed = 7,
 };
 
 /// One journal entry. The journal of an instance is the ordered list of these entries;
@@ -59,6 +79,10 @@ struct decode_error {
   std::string message;
 };
 std::variant<journal_entry, decode_error> decode_journal_entry(std::string_view bytes);
+
+/// The largest op_kind / entry_event this version knows; decoding rejects larger values.
+inline constexpr uint8_t max_op_kind = 7;
+inline constexpr uint8_t max_entry_event = 7;
 
 /// Hashes an operation's kind, target and JSON-encoded arguments (FNV-1a, 64 bit).
 uint64_t operation_hash(op_kind op, std::string_view target, std::string_view args);

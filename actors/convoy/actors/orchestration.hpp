@@ -49,6 +49,9 @@ public:
   void unhandled_exception() noexcept {
     try {
       throw;
+    } catch (const cancelled_error& e) {
+      cancelled_ = true;
+      failure_ = e.what();
     } catch (const std::exception& e) {
       failure_ = e.what();
     } catch (...) {
@@ -60,10 +63,16 @@ public:
   const std::optional<std::string>& result() const noexcept { return result_; }
   /// Set once the coroutine exited with an exception.
   const std::optional<std::string>& failure() const noexcept { return failure_; }
+  /// True when that exception was the cancellation of the instance.
+  bool cancelled() const noexcept { return cancelled_; }
+  /// Set when the coroutine returned `ctx.continue_as_new(input)`: the new input.
+  const std::optional<std::string>& continue_input() const noexcept { return continue_input_; }
 
 protected:
   std::optional<std::string> result_;
   std::optional<std::string> failure_;
+  std::optional<std::string> continue_input_;
+  bool cancelled_ = false;
 };
 
 /// A coroutine that is started, type-erased, by the instance actor.
@@ -84,6 +93,9 @@ public:
       return orchestration{std::coroutine_handle<promise_type>::from_promise(*this)};
     }
     void return_value(T value) { result_ = json(std::move(value)).dump(); }
+    void return_value(continue_as_new_request request) {
+      continue_input_ = std::move(request.input);
+    }
   };
 
   orchestration(orchestration&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}

@@ -1,5 +1,6 @@
 #include "convoy/actors/registry.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace convoy {
@@ -16,6 +17,20 @@ void registry::add_orchestration_factory(std::string type, uint32_t version,
 void registry::add_activity(std::string name, activity_fn fn) {
   if (!activities_.emplace(name, std::move(fn)).second)
     throw std::invalid_argument("activity '" + name + "' registered twice");
+}
+
+void registry::activate_on(std::string message_type, std::string orchestration_type,
+                           std::vector<std::string> correlation_properties) {
+  std::sort(correlation_properties.begin(), correlation_properties.end());
+  auto key = message_type;
+  activations_[key] = activation_subscription{std::move(message_type),
+                                              std::move(orchestration_type),
+                                              std::move(correlation_properties)};
+}
+
+const activation_subscription* registry::activation_for(const std::string& message_type) const {
+  auto i = activations_.find(message_type);
+  return i == activations_.end() ? nullptr : &i->second;
 }
 
 const orchestration_factory* registry::find(const std::string& type, uint32_t version) const {

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,11 @@ struct activity_context {
   /// `instance-id/step`, identical for every delivery of the same call: side effects keyed
   /// by it happen once even though the activity may run more than once.
   std::string idempotency_key;
+  /// 1 for the first attempt, 2 for the first retry, ...
+  uint32_t attempt = 1;
+  /// When the attempt times out (`call_options::attempt_timeout`), or none. A result
+  /// produced after it counts as a failed attempt; long activities should check it.
+  std::optional<std::chrono::system_clock::time_point> deadline;
 };
 
 /// An activity's outcome: a JSON value, or an error message. Errors are values here;
@@ -26,9 +33,25 @@ struct activity_result {
   bool ok = true;
   json value;
   std::string error;
+  /// The failure's kind, matched against `retry_policy::non_retryable`.
+  std::string kind = "application";
 
-  static activity_result success(json value) { return {true, std::move(value), {}}; }
-  static activity_result failure(std::string message) { return {false, {}, std::move(message)}; }
+  static activity_result success(json value) { return {true, std::move(value), {}, {}}; }
+  static activity_result failure(std::string message, std::string kind = "application") {
+    return {false, {}, std::move(message), std::move(kind)};
+  }
+};
+
+/// An activation subscription (BizTalk: an activating receive): a published message of
+/// `message_type` that no running instance's correlation set claims starts a new instance of
+/// `orchestration_type`, with the message body as its input. When `correlation_properties`
+/// are given, the new instance is subscribed to the message's values of those properties in
+/// the same atomic step (an initialising correlation), so the next messages of the same
+/// conversation reach it even before it asks for them: the basis of convoys.
+struct activation_subscription {
+  std::string message_type;
+  std::string orchestration_type;
+  std::vector<std::string> correlation_properties;
 };
 
 using activity_fn = std::function<activity_result(const activity_context&, const json& args)>;
@@ -52,6 +75,10 @@ public:
 
   void add_orchestration_factory(std::string type, uint32_t version, orchestration_factory f);
   void add_activity(std::string name, activity_fn fn);
+  void activate_on(std::string message_type, std::string orchestration_type,
+                   std::vector<std::string> correlation_properties = {});
+  /// The activation subscription of a message type, or nullptr.
+  const activation_subscription* activation_for(const std::string& message_type) const;
 
   /// The factory of exactly this version, or nullptr.
   const orchestration_factory* find(const std::string& type, uint32_t version) const;
@@ -65,6 +92,7 @@ public:
 private:
   std::map<std::string, std::map<uint32_t, orchestration_factory>> orchestrations_;
   std::map<std::string, activity_fn> activities_;
+  std::map<std::string, activation_subscription> activations_;
 };
 
 } // namespace convoy

@@ -13,13 +13,23 @@
 /// | `{p}q:{host}`            | stream | the host's queue; consumer group named after the host    |
 /// | `{p}timers`              | zset   | durable timers: member `host|instance|step`, score = due ms |
 /// | `{p}tracking`            | stream | tracking events, capped at ~10 000 entries               |
+/// | `{p}delayed`             | zset   | messages due later (activity retries): member = JSON `{"q": host, "f": [fields]}` |
+/// | `{p}sub:{correlation}`   | string | `host|instance` a correlation set routes to (`order-id=1001`) |
+/// | `{p}subs:{id}`           | set    | the correlation keys an instance subscribed              |
+/// | `{p}corrsets`            | set    | correlation shapes in use (`order-id&region`)            |
+/// | `{p}zombies`             | stream | messages that arrived for finished instances (~10 000)   |
+/// | `{p}unrouted`            | stream | published messages no subscription wanted (~100 000)     |
 ///
 /// Queue entries are flat field/value pairs with `kind` and a format version `v`:
 /// - `submit`   (receive host): `type`, `input`, optional `id`
 /// - `start`    (processing host): `instance`
-/// - `result`   (processing host): `instance`, `step`, `ok` (1/0), `payload`
-/// - `timer`    (processing host): `instance`, `step`
-/// - `activity` (send host): `instance`, `step`, `activity`, `args`, `key`, `reply`
+/// - `publish`  (receive host): `type`, `body`, `props` (JSON object of message properties)
+/// - `result`   (processing host): `instance`, `step`, `gen`, `ok` (1/0), `payload`
+/// - `timer`    (processing host): `instance`, `step`, `gen`
+/// - `message`  (processing host): `instance`, `channel` (`corr:<key>`), `payload`
+/// - `signal` / `cancel` (processing host): `instance`, `channel` (`signal:<name>`), `payload`
+/// - `activity` (send host): `instance`, `step`, `gen`, `activity`, `args`, `key`, `options`,
+///   `reply`, `attempt`
 ///
 /// Instance ids and host names are limited to `[A-Za-z0-9._:-]`, at most 128 characters,
 /// so they can be embedded in keys and timer members unescaped.
@@ -43,6 +53,9 @@ public:
   std::string queue(std::string_view host) const { return cat("q:", host); }
   std::string timers() const { return prefix_ + "timers"; }
   std::string tracking() const { return prefix_ + "tracking"; }
+  std::string delayed() const { return prefix_ + "delayed"; }
+  std::string zombies() const { return prefix_ + "zombies"; }
+  std::string unrouted() const { return prefix_ + "unrouted"; }
 
 private:
   std::string cat(std::string_view kind, std::string_view id) const {

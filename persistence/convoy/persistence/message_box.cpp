@@ -99,6 +99,12 @@ instance_record parse_instance_record(const std::string& id, const redis_value& 
       rec.created_ms = to_number<int64_t>(v);
     else if (k == "updated")
       rec.updated_ms = to_number<int64_t>(v);
+    else if (k == "query")
+      rec.query_state = v;
+    else if (k == "generation")
+      rec.generation = to_number<uint32_t>(v);
+    else if (k == "parent")
+      rec.parent = v;
   }
   return rec;
 }
@@ -164,6 +170,7 @@ void message_box::claim(const std::string& instance_id, const std::string& owner
       for (size_t i = 0; i < v.elements[1].elements.size(); ++i) {
         auto decoded = decode_journal_entry(v.elements[1].elements[i].str);
         if (auto err = std::get_if<decode_error>(&decoded)) {
+          // The record (with its new epoch) stays, so the owner can suspend the instance.
           out.status = store_status::rejected;
           out.error = "journal entry " + std::to_string(i) + " of " + instance_id
                       + " is corrupt: " + err->message;
@@ -194,7 +201,10 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
                                 cp.error,
                                 cp.host,
                                 keys_.prefix(),
-                                ""};
+                                std::to_string(cp.generation),
+                                cp.reset ? "1" : "0",
+                                cp.new_input,
+                                cp.query_state ? *cp.query_state : std::string(1, '\0')};
   argv.push_back(std::to_string(cp.entries.size()));
   for (const auto& e : cp.entries)
     argv.push_back(encode(e));
@@ -205,11 +215,29 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
     argv.push_back(std::move(a.activity));
     argv.push_back(std::move(a.args));
     argv.push_back(std::move(a.idempotency_key));
+    argv.push_back(std::move(a.options));
   }
   argv.push_back(std::to_string(cp.timers.size()));
   for (const auto& t : cp.timers) {
     argv.push_back(std::to_string(t.due_ms));
     argv.push_back(std::to_string(t.step));
+  }
+  argv.push_back(std::to_string(cp.cancelled_timers.size()));
+  for (const auto& t : cp.cancelled_timers)
+    argv.push_back(std::to_string(t.step));
+  argv.push_back(std::to_string(cp.children.size()));
+  for (auto& c : cp.children) {
+    argv.push_back(std::to_string(c.step));
+    argv.push_back(std::move(c.child_id));
+    argv.push_back(std::move(c.type));
+    argv.push_back(std::move(c.input));
+    argv.push_back(c.awaited ? "1" : "0");
+    argv.push_back(std::to_string(c.version));
+  }
+  argv.push_back(std::to_string(cp.subscriptions.size()));
+  for (auto& [key, shape] : cp.subscriptions) {
+    argv.push_back(key);
+    argv.push_back(shape);
   }
   argv.push_back(std::to_string(cp.acks.size()));
   for (auto& id : cp.acks)
@@ -290,28 +318,85 @@ void message_box::activate(const std::string& receive_host, const std::string& m
   commands_->command({"FCALL", "convoy_activate", "5", keys_.instance(instance_id),
                       keys_.instances(), keys_.queue(processing_host), keys_.queue(receive_host),
                       keys_.tracking(), instance_id, type, std::to_string(version), input,
-                      processing_host, std::to_string(wall_clock_ms()), receive_host, message_id},
+                      processing_host, std::to_string(wall_clock_ms()), receive_host, message_id,
+                      keys_.prefix()},
                      [done = std::move(done)](redis_value v) {
                        done(v.is_error() ? v.str : std::string{});
                      });
 }
 
 void message_box::complete_activity(const std::string& send_host, const std::string& message_id,
-                                    const std::string& instance_id, uint32_t step, bool ok,
-                                    const std::string& payload, const std::string& reply_host,
-                                    done_callback done) {
+                                    const std::string& instance_id, uint32_t step,
+                                    uint32_t generation, bool ok, const std::string& payload,
+                                    const std::string& reply_host, done_callback done) {
   commands_->command({"FCALL", "convoy_complete_activity", "2", keys_.queue(send_host),
                       keys_.queue(reply_host), send_host, message_id, instance_id,
-                      std::to_string(step), ok ? "1" : "0", payload},
+                      std::to_string(step), ok ? "1" : "0", payload, std::to_string(generation)},
                      [done = std::move(done)](redis_value v) {
                        done(v.is_error() ? v.str : std::string{});
                      });
 }
 
+void message_box::retry_activity(const std::string& send_host, const std::string& message_id,
+                                 int64_t due_ms, const std::map<std::string, std::string>& next,
+                                 done_callback done) {
+  auto fields = json::array();
+  for (const auto& [k, v] : next) {
+    fields.push_back(k);
+    fields.push_back(v);
+  }
+  auto member = json{{"q", send_host}, {"f", fields}}.dump();
+  commands_->command({"FCALL", "convoy_retry_activity", "2", keys_.queue(send_host),
+                      keys_.delayed(), send_host, message_id, std::to_string(due_ms), member},
+                     [done = std::move(done)](redis_value v) {
+                       done(v.is_error() ? v.str : std::string{});
+                     });
+}
+
+void message_box::publish(const std::string& receive_host, const std::string& message_id,
+                          const std::string& type, const std::string& body,
+                          const std::map<std::string, std::string>& properties,
+                          const std::optional<activation>& act,
+                          std::function<void(publish_outcome)> done) {
+  std::vector<std::string> argv{"FCALL",
+                                "convoy_publish",
+                                "2",
+                                keys_.queue(receive_host),
+                                keys_.tracking(),
+                                keys_.prefix(),
+                                receive_host,
+                                message_id,
+                                body,
+                                type,
+                                std::to_string(wall_clock_ms()),
+                                act ? act->orchestration_type : "",
+                                act ? std::to_string(act->version) : "0",
+                                act ? act->instance_id : "",
+                                act ? act->host : "processing",
+                                act ? act->correlation_key : "",
+                                act ? act->correlation_shape : "",
+                                std::to_string(properties.size())};
+  for (const auto& [k, v] : properties) {
+    argv.push_back(k);
+    argv.push_back(v);
+  }
+  commands_->command(std::move(argv), [done = std::move(done)](redis_value v) {
+    publish_outcome out;
+    if (v.is_error())
+      out.error = v.str;
+    else if (v.is_array() && v.elements.size() == 2) {
+      out.outcome = v.elements[0].str;
+      out.instance = v.elements[1].str;
+    } else
+      out.error = "convoy_publish answered with an unexpected reply";
+    done(std::move(out));
+  });
+}
+
 void message_box::fire_timers(int64_t now_ms, size_t limit,
                               std::function<void(int64_t, std::string)> done) {
-  commands_->command({"FCALL", "convoy_fire_timers", "1", keys_.timers(), std::to_string(now_ms),
-                      std::to_string(limit), keys_.prefix()},
+  commands_->command({"FCALL", "convoy_fire_timers", "2", keys_.timers(), keys_.delayed(),
+                      std::to_string(now_ms), std::to_string(limit), keys_.prefix()},
                      [done = std::move(done)](redis_value v) {
                        done(v.integer, v.is_error() ? v.str : std::string{});
                      });
@@ -324,6 +409,38 @@ std::string message_box::submit(const std::string& receive_host, const std::stri
                            "type", type, "input", input_json, "id", instance_id},
                           timeout);
   return v.is_error() ? v.str : std::string{};
+}
+
+std::string message_box::submit_message(const std::string& receive_host, const std::string& type,
+                                        const std::string& body_json,
+                                        const std::map<std::string, std::string>& properties,
+                                        std::chrono::milliseconds timeout) {
+  json props = properties;
+  auto v = commands_->run({"XADD", keys_.queue(receive_host), "*", "v", "1", "kind", "publish",
+                           "type", type, "body", body_json, "props", props.dump()},
+                          timeout);
+  return v.is_error() ? v.str : std::string{};
+}
+
+std::string message_box::send_to_instance(const std::string& instance_id, const std::string& kind,
+                                          const std::string& name, const std::string& payload_json,
+                                          std::chrono::milliseconds timeout) {
+  auto v = commands_->run({"FCALL", "convoy_send_to_instance", "1", keys_.instance(instance_id),
+                           keys_.prefix(), kind, name, payload_json},
+                          timeout);
+  return v.is_error() ? v.str : std::string{};
+}
+
+message_box::message_list message_box::list_stream(const std::string& key, size_t limit,
+                                                   std::chrono::milliseconds timeout) {
+  message_list out;
+  auto v = commands_->run({"XREVRANGE", key, "+", "-", "COUNT", std::to_string(limit)}, timeout);
+  if (v.is_error()) {
+    out.error = v.str;
+    return out;
+  }
+  out.entries = parse_entries(v);
+  return out;
 }
 
 message_box::instance_list message_box::list_instances(size_t limit,

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,15 +88,64 @@ public:
   /// Publishes an activity's outcome to the instance's host and acknowledges the request,
   /// atomically; a duplicate execution publishes nothing.
   void complete_activity(const std::string& send_host, const std::string& message_id,
-                         const std::string& instance_id, uint32_t step, bool ok,
-                         const std::string& payload, const std::string& reply_host,
+                         const std::string& instance_id, uint32_t step, uint32_t generation,
+                         bool ok, const std::string& payload, const std::string& reply_host,
                          done_callback done);
+
+  /// Acknowledges a failed attempt and schedules `next` (the request's fields with the next
+  /// attempt number) on `send_host`'s queue at `due_ms`, atomically and durably.
+  void retry_activity(const std::string& send_host, const std::string& message_id,
+                      int64_t due_ms, const std::map<std::string, std::string>& next,
+                      done_callback done);
+
+  /// What became of a published message.
+  struct publish_outcome {
+    std::string outcome; ///< routed, activated, zombie or no-subscriber
+    std::string instance;
+    std::string error;
+  };
+  /// An activation subscription that matched a published message's type.
+  struct activation {
+    std::string orchestration_type;
+    uint32_t version = 0;
+    std::string instance_id;
+    std::string correlation_key;   ///< initialising correlation of the new instance, or ""
+    std::string correlation_shape;
+    std::string host = "processing";
+  };
+  /// Routes a published message (see convoy_publish in lua/convoy.lua) and acknowledges its
+  /// receive-queue entry, atomically.
+  void publish(const std::string& receive_host, const std::string& message_id,
+               const std::string& type, const std::string& body,
+               const std::map<std::string, std::string>& properties,
+               const std::optional<activation>& activate,
+               std::function<void(publish_outcome)> done);
 
   /// Moves up to `limit` timers due at `now_ms` into their hosts' queues, each exactly once.
   void fire_timers(int64_t now_ms, size_t limit,
                    std::function<void(int64_t fired, std::string error)> done);
 
   // -- blocking calls (CLI, start-up, tests) ------------------------------------------------------
+
+  /// Puts a `publish` message (type, JSON body, properties) on the receive host's queue.
+  std::string submit_message(const std::string& receive_host, const std::string& type,
+                             const std::string& body_json,
+                             const std::map<std::string, std::string>& properties,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// Sends a signal (`kind` "signal") or a cancellation ("cancel") to a running instance.
+  /// Returns an error message or "".
+  std::string send_to_instance(const std::string& instance_id, const std::string& kind,
+                               const std::string& name, const std::string& payload_json,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// The newest entries of the zombies or unrouted stream, as field maps (newest first).
+  struct message_list {
+    std::vector<queue_entry> entries;
+    std::string error;
+  };
+  message_list list_stream(const std::string& key, size_t limit,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   /// Puts a `submit` message on the receive host's queue. Returns an error message or "".
   std::string submit(const std::string& receive_host, const std::string& type,

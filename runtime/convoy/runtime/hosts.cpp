@@ -112,31 +112,36 @@ void route(caf::stateful_actor<processing_state>* self, queue_entry& e) {
   instance_message m;
   m.message_id = e.id;
   const auto& kind = e.field("kind");
+  auto drop = [&](const std::string& why) {
+    spdlog::error("host processing: message {} ({}) {}; acknowledged and dropped", e.id, kind, why);
+    st.reader.svc->box->ack(st.reader.host, {e.id});
+  };
+  if (e.fields.empty())
+    return drop("was deleted while pending");
   if (kind == "start") {
     m.what = instance_message::kind::start;
   } else if (kind == "result" || kind == "timer") {
     auto step = parse_step(e.field("step"));
-    if (!step || id.empty()) {
-      spdlog::error("host processing: malformed {} message {} acknowledged and dropped", kind,
-                    e.id);
-      st.reader.svc->box->ack(st.reader.host, {e.id});
-      return;
-    }
+    if (!step)
+      return drop("has no valid step");
     m.what = kind == "result" ? instance_message::kind::result : instance_message::kind::timer;
     m.step = *step;
+    m.generation = parse_step(e.field("gen")).value_or(0);
     m.ok = kind == "timer" || e.field("ok") == "1";
     m.payload = kind == "result" ? e.field("payload") : std::string("null");
+  } else if (kind == "message" || kind == "signal" || kind == "cancel") {
+    m.what = kind == "message"  ? instance_message::kind::message
+             : kind == "signal" ? instance_message::kind::signal
+                                : instance_message::kind::cancel;
+    m.channel = e.field("channel");
+    m.payload = e.field("payload").empty() ? std::string("null") : e.field("payload");
+    if (!json::accept(m.payload))
+      return drop("carries a payload that is not valid JSON");
   } else {
-    spdlog::error("host processing: message {} of unknown kind '{}' acknowledged and dropped",
-                  e.id, kind);
-    st.reader.svc->box->ack(st.reader.host, {e.id});
-    return;
+    return drop("is of an unknown kind");
   }
-  if (!persistence::valid_name(id)) {
-    spdlog::error("host processing: message {} names no valid instance; dropped", e.id);
-    st.reader.svc->box->ack(st.reader.host, {e.id});
-    return;
-  }
+  if (!persistence::valid_name(id))
+    return drop("names no valid instance");
   auto i = st.instances.find(id);
   if (i == st.instances.end()) {
     auto a = spawn_instance(self->system(), st.instance_svc, id);
@@ -208,37 +213,70 @@ caf::behavior activity_worker(caf::event_based_actor* self,
   return {
     [=](run_atom, queue_entry& e) {
       auto step = parse_step(e.field("step"));
+      auto attempt = parse_step(e.field("attempt")).value_or(1);
+      auto generation = parse_step(e.field("gen")).value_or(0);
+      auto options = json::parse(e.field("options").empty() ? "{}" : e.field("options"), nullptr,
+                                 false);
+      auto policy = retry_policy::from_json(options.is_object() ? options.value("retry", json{})
+                                                                : json{});
+      if (!options.is_object() || !options.contains("retry"))
+        policy = retry_policy{};
+      auto attempt_timeout = std::chrono::milliseconds(
+        options.is_object() ? options.value("attempt_timeout_ms", int64_t{0}) : 0);
       activity_result result;
       const auto& name = e.field("activity");
       auto fn = svc->orchestrations->find_activity(name);
+      auto started = std::chrono::system_clock::now();
       if (!step) {
-        result = activity_result::failure("malformed activity request " + e.id);
+        result = activity_result::failure("malformed activity request " + e.id, "malformed");
       } else if (!fn) {
         result = activity_result::failure("activity '" + name + "' is not registered on node "
-                                          + svc->config->name);
+                                            + svc->config->name,
+                                          "unknown_activity");
       } else {
-        activity_context actx{e.field("instance"), *step, e.field("key")};
+        activity_context actx{e.field("instance"), *step, e.field("key"), attempt, std::nullopt};
+        if (attempt_timeout.count() > 0)
+          actx.deadline = started + attempt_timeout;
         try {
           auto args = json::parse(e.field("args").empty() ? "null" : e.field("args"));
           result = (*fn)(actx, args);
         } catch (const std::exception& ex) {
           result = activity_result::failure(std::string("activity threw: ") + ex.what());
         }
+        if (result.ok && actx.deadline && std::chrono::system_clock::now() > *actx.deadline)
+          result = activity_result::failure("attempt took longer than its attempt_timeout of "
+                                              + std::to_string(attempt_timeout.count()) + " ms",
+                                            "timeout");
+      }
+      spdlog::debug("host send: activity {} for {} step {} attempt {} {}", name,
+                    e.field("instance"), e.field("step"), attempt,
+                    result.ok ? "succeeded" : "failed: " + result.error);
+      auto me = caf::actor_cast<caf::actor>(self);
+      auto reply = [host, me](std::string error) {
+        if (!error.empty())
+          spdlog::warn("host send: recording an activity outcome failed ({}); the request "
+                       "stays pending and runs again",
+                       error);
+        caf::anon_send(host, done_atom::value, me);
+      };
+      if (!result.ok && step && policy.retries(attempt, result.kind)) {
+        // Durable backoff: the next attempt waits in the MessageBox, not in this process.
+        auto next = e.fields;
+        next["attempt"] = std::to_string(attempt + 1);
+        auto delay = policy.delay_before(attempt + 1);
+        auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch() + delay)
+                     .count();
+        spdlog::info("host send: activity {} for {} attempt {} failed ({}); attempt {} in {} ms",
+                     name, e.field("instance"), attempt, result.error, attempt + 1, delay.count());
+        svc->box->retry_activity("send", e.id, due, next, std::move(reply));
+        return;
       }
       auto payload = result.ok ? result.value.dump() : result.error;
-      spdlog::debug("host send: activity {} for {} step {} {}", name, e.field("instance"),
-                    e.field("step"), result.ok ? "succeeded" : "failed: " + result.error);
-      auto me = caf::actor_cast<caf::actor>(self);
-      svc->box->complete_activity(
-        "send", e.id, e.field("instance"), step.value_or(0), result.ok, payload,
-        e.field("reply").empty() ? "processing" : e.field("reply"),
-        [host, me](std::string error) {
-          if (!error.empty())
-            spdlog::warn("host send: publishing an activity outcome failed ({}); the request "
-                         "stays pending and runs again",
-                         error);
-          caf::anon_send(host, done_atom::value, me);
-        });
+      svc->box->complete_activity("send", e.id, e.field("instance"), step.value_or(0), generation,
+                                  result.ok, payload,
+                                  e.field("reply").empty() ? "processing" : e.field("reply"),
+                                  std::move(reply));
     },
   };
 }
@@ -324,6 +362,73 @@ std::string new_instance_id(const std::string& type) {
   return type + "-" + buf;
 }
 
+/// Routes a published message: correlation sets first, then activation subscriptions, else
+/// it is kept as unrouted. The MessageBox does all of it in one atomic step.
+void publish(caf::stateful_actor<receive_state>* self, const std::shared_ptr<const host_services>& svc,
+             const queue_entry& e) {
+  const auto& type = e.field("type");
+  auto body = e.field("body").empty() ? std::string("null") : e.field("body");
+  auto props_json = json::parse(e.field("props").empty() ? "{}" : e.field("props"), nullptr, false);
+  std::map<std::string, std::string> props;
+  bool props_ok = props_json.is_object();
+  if (props_ok)
+    for (auto& [k, v] : props_json.items()) {
+      if (!v.is_string() || k.find_first_of("&=") != std::string::npos) {
+        props_ok = false;
+        break;
+      }
+      props[k] = v.get<std::string>();
+    }
+  if (!json::accept(body) || !props_ok || !persistence::valid_name(type)) {
+    spdlog::error("host receive: message {} is malformed (type, JSON body or properties); kept "
+                  "as unrouted",
+                  e.id);
+    props.clear();
+  }
+  std::optional<persistence::message_box::activation> act;
+  if (auto sub = svc->orchestrations->activation_for(type)) {
+    persistence::message_box::activation a;
+    a.orchestration_type = sub->orchestration_type;
+    a.version = svc->orchestrations->newest_version(sub->orchestration_type);
+    a.instance_id = new_instance_id(sub->orchestration_type);
+    correlation c;
+    bool complete = !sub->correlation_properties.empty();
+    for (const auto& p : sub->correlation_properties) {
+      auto i = props.find(p);
+      if (i == props.end()) {
+        complete = false;
+        break;
+      }
+      c.and_(p, i->second);
+    }
+    if (complete) {
+      a.correlation_key = c.key();
+      a.correlation_shape = c.shape();
+    }
+    if (a.version != 0)
+      act = a;
+  }
+  auto hdl = caf::actor_cast<caf::actor>(self);
+  ++self->state.in_flight;
+  svc->box->publish("receive", e.id, type, body, props, act,
+                    [hdl, type, id = e.id](persistence::message_box::publish_outcome out) {
+                      if (!out.error.empty())
+                        spdlog::warn("host receive: publishing {} failed: {}", id, out.error);
+                      else if (out.outcome == "zombie")
+                        spdlog::warn("host receive: {} message {} arrived for finished instance "
+                                     "{} (zombie)",
+                                     type, id, out.instance);
+                      else if (out.outcome == "no-subscriber")
+                        spdlog::warn("host receive: {} message {} has no subscriber; kept as "
+                                     "unrouted",
+                                     type, id);
+                      else
+                        spdlog::info("host receive: {} message {} {} instance {}", type, id,
+                                     out.outcome, out.instance);
+                      caf::anon_send(hdl, done_atom::value);
+                    });
+}
+
 caf::behavior receive_host(caf::stateful_actor<receive_state>* self,
                            std::shared_ptr<const host_services> svc) {
   self->state.reader.svc = svc;
@@ -342,6 +447,10 @@ caf::behavior receive_host(caf::stateful_actor<receive_state>* self,
       auto again = st.reader.on_batch(self, !reclaimed, pending, entries.size(), error);
       auto hdl = caf::actor_cast<caf::actor>(self);
       for (auto& e : entries) {
+        if (e.field("kind") == "publish") {
+          publish(self, svc, e);
+          continue;
+        }
         const auto& type = e.field("type");
         auto version = svc->orchestrations->newest_version(type);
         auto id = e.field("id").empty() ? new_instance_id(type) : e.field("id");

@@ -72,7 +72,7 @@ struct driver {
   }
 
   bool deliver(uint32_t step, bool ok, std::string payload) {
-    auto d = ctx->deliver(step, outcome{ok, std::move(payload)});
+    auto d = ctx->deliver(step, ok ? outcome::success(std::move(payload)) : outcome::failure(std::move(payload)));
     if (d.resume)
       d.resume.resume();
     persist();
