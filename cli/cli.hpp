@@ -3,6 +3,7 @@
 #include "convoy/persistence/redis_client.hpp"
 
 #include <string>
+#include <vector>
 
 namespace convoy::cli {
 
@@ -36,6 +37,11 @@ int run_orch_describe(const target& t, const std::string& id, output_format fmt)
 int run_orch_start(const target& t, const std::string& type, const std::string& input,
                    const std::string& id);
 int run_version(const target& t);
+int run_orch_send(const target& t, const std::string& id, const std::string& kind,
+                  const std::string& name, const std::string& payload);
+int run_msg_publish(const target& t, const std::string& type, const std::string& body,
+                    const std::vector<std::string>& props, const std::string& activation_id);
+int run_msg_list(const target& t, bool zombies, output_format fmt, size_t limit);
 
 /// Blocks SIGINT and SIGTERM in every thread (call first in main, before any thread starts)
 /// so that the run loops can wait for them with `wait_for_stop_signal`.

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <iostream>
 
 #include <unistd.h>
@@ -168,6 +169,97 @@ int run_orch_start(const target& t, const std::string& type, const std::string& 
     return box_error(t, err);
   std::cout << "submitted " << type << (id.empty() ? "" : " as " + id)
             << " to the receive host at " << t.endpoint.address() << "\n";
+  return 0;
+}
+
+int run_orch_send(const target& t, const std::string& id, const std::string& kind,
+                  const std::string& name, const std::string& payload) {
+  if (!persistence::valid_name(id)) {
+    std::cerr << "convoy: '" << id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+    return 2;
+  }
+  if (!json::accept(payload)) {
+    std::cerr << "convoy: payload is not valid JSON: " << payload << "\n";
+    return 2;
+  }
+  if (name.empty() || name.size() > 128) {
+    std::cerr << "convoy: the signal name must be 1-128 characters\n";
+    return 2;
+  }
+  auto box = open_box(t);
+  auto err = box->send_to_instance(id, kind, name, payload);
+  if (err.rfind("CONVOY_NO_INSTANCE", 0) == 0) {
+    std::cerr << "convoy: no instance '" << id << "' in the MessageBox at " << t.endpoint.address()
+              << "\n";
+    return 4;
+  }
+  if (err.rfind("CONVOY_FINAL", 0) == 0) {
+    std::cerr << "convoy: instance '" << id << "': " << err.substr(13) << "\n";
+    return 5;
+  }
+  if (!err.empty())
+    return box_error(t, err);
+  std::cout << (kind == "cancel" ? "cancellation requested for " : "signal '" + name + "' sent to ")
+            << id << "\n";
+  return 0;
+}
+
+int run_msg_publish(const target& t, const std::string& type, const std::string& body,
+                    const std::vector<std::string>& props, const std::string& activation_id) {
+  if (!activation_id.empty() && !persistence::valid_name(activation_id)) {
+    std::cerr << "convoy: --id '" << activation_id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+    return 2;
+  }
+  if (!persistence::valid_name(type)) {
+    std::cerr << "convoy: message type '" << type << "' must be 1-128 characters of [A-Za-z0-9._:-]\n";
+    return 2;
+  }
+  if (!json::accept(body)) {
+    std::cerr << "convoy: body is not valid JSON: " << body << "\n";
+    return 2;
+  }
+  std::map<std::string, std::string> properties;
+  for (const auto& p : props) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0 || p.find('&') != std::string::npos
+        || p.find('=', eq + 1) != std::string::npos) {
+      std::cerr << "convoy: --prop '" << p << "' must be NAME=VALUE (no '&', one '=')\n";
+      return 2;
+    }
+    properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  auto box = open_box(t);
+  if (auto err = box->submit_message("receive", type, body, properties, activation_id); !err.empty())
+    return box_error(t, err);
+  std::cout << "published " << type << " to the receive host at " << t.endpoint.address() << "\n";
+  return 0;
+}
+
+int run_msg_list(const target& t, bool zombies, output_format fmt, size_t limit) {
+  auto box = open_box(t);
+  auto key = zombies ? box->key_schema().zombies() : box->key_schema().unrouted();
+  auto listed = box->list_stream(key, limit);
+  if (!listed.error.empty())
+    return box_error(t, listed.error);
+  auto out = json::array();
+  for (const auto& e : listed.entries) {
+    json j = {{"id", e.id}};
+    for (const auto& [k, v] : e.fields)
+      j[k] = v;
+    out.push_back(std::move(j));
+  }
+  if (fmt == output_format::json) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << pad_to("ID", 18) << pad_to("TYPE", 14) << (zombies ? pad_to("INSTANCE", 24) : pad_to("REASON", 16))
+            << "BODY\n";
+  for (const auto& j : out)
+    std::cout << pad_to(j["id"].get<std::string>(), 18) << pad_to(j.value("type", ""), 14)
+              << (zombies ? pad_to(j.value("instance", ""), 24) : pad_to(j.value("reason", ""), 16))
+              << j.value("body", "") << "\n";
+  if (out.empty())
+    std::cout << (zombies ? "(no zombies)\n" : "(no unrouted messages)\n");
   return 0;
 }
 

@@ -149,12 +149,6 @@ private:
   fs::path dir_;
 };
 
-struct demo_instance {
-  const char* id;
-  const char* type;
-  std::string input;
-};
-
 } // namespace
 
 int run_dev(const dev_options& opts) {
@@ -204,19 +198,39 @@ int run_dev(const dev_options& opts) {
                             : "  stop         Ctrl-C\n")
               << "\n";
     auto sink = (redis.dir() / "effects.log").string();
-    std::vector<demo_instance> demo{
-      {"hello-1", "hello", json("world").dump()},
-      {"order-1001", "order-processing",
-       json{{"id", "1001"}, {"customer", "ada"}, {"amount", 250.0}}.dump()},
-      {"order-1002", "order-processing",
-       json{{"id", "1002"}, {"customer", "bob"}, {"amount", 5000.0}}.dump()},
-      {"steps-1", "steps", json{{"count", 4}, {"sink", sink}, {"pause_ms", 100}}.dump()},
-    };
-    for (const auto& d : demo)
-      if (auto err = node.message_box().submit("receive", d.type, d.input, d.id); !err.empty()) {
-        std::cerr << "convoy dev: cannot submit " << d.id << ": " << err << "\n";
+    auto& box = node.message_box();
+    auto submit = [&](const char* id, const char* type, const json& input) {
+      if (auto err = box.submit("receive", type, input.dump(), id); !err.empty()) {
+        std::cerr << "convoy dev: cannot submit " << id << ": " << err << "\n";
         exit_code = 3;
       }
+    };
+    auto publish = [&](const char* type, const json& body,
+                       std::map<std::string, std::string> props, const char* id = "") {
+      if (auto err = box.submit_message("receive", type, body.dump(), props, id); !err.empty()) {
+        std::cerr << "convoy dev: cannot publish " << type << ": " << err << "\n";
+        exit_code = 3;
+      }
+    };
+    // The examples, each showing one part of the programming model.
+    submit("hello-1", "hello", "world");                                  // call + durable timer
+    publish("order", json{{"id", "1001"}, {"customer", "ada"}, {"amount", 250.0}},
+            {{"order-id", "1001"}}, "order-1001");                        // activation + correlation
+    publish("payment", json{{"amount", 250.0}}, {{"order-id", "1001"}});  // routed to order-1001
+    publish("order", json{{"id", "1002"}, {"customer", "bob"}, {"amount", 5000.0}},
+            {{"order-id", "1002"}}, "order-1002");                        // rejected by credit check
+    for (int i = 1; i <= 3; ++i)                                          // a sequential convoy
+      publish("item", json{{"batch", "b-7"}, {"seq", i}, {"value", 10 * i}, {"last", i == 3}},
+              {{"batch-id", "b-7"}}, "batch-b-7");
+    submit("quote-1", "best-quote",
+           json{{"item", "widget"}, {"suppliers", {"acme", "globex", "initech"}}}); // scatter-gather
+    submit("trip-1", "trip", json{{"to", "Lisbon"}, {"unavailable", "car"}}); // saga rolls back
+    submit("counter-1", "counter", json::object());                      // signals, continue_as_new
+    submit("greet-1", "greet-all", json{"Ada", "Grace"});                // child orchestrations
+    submit("steps-1", "steps", json{{"count", 4}, {"sink", sink}, {"pause_ms", 100}});
+    std::vector<std::string> demo{"hello-1",  "order-1001", "order-1002", "batch-b-7", "quote-1",
+                                  "trip-1",   "counter-1",  "greet-1",    "steps-1"};
+    bool signalled = false;
     // Watch the MessageBox and print every change of status or progress.
     std::map<std::string, std::pair<instance_status, uint32_t>> seen;
     auto started = std::chrono::steady_clock::now();
@@ -231,11 +245,20 @@ int run_dev(const dev_options& opts) {
         continue;
       }
       size_t demo_done = 0;
+      if (!signalled)
+        for (const auto& r : listed.instances)
+          if (r.id == "counter-1") {
+            // Five numbers, then stop: the third makes it continue_as_new with its total.
+            for (auto n : {5, 7, 9, 1})
+              box.send_to_instance("counter-1", "signal", "add", std::to_string(n));
+            box.send_to_instance("counter-1", "signal", "add", "\"stop\"");
+            signalled = true;
+          }
       for (const auto& r : listed.instances) {
         auto& last = seen[r.id];
         if (last != std::make_pair(r.status, r.steps) || last.first == instance_status::pending) {
           if (last != std::make_pair(r.status, r.steps)) {
-            std::cout << "  " << pad_to(r.id, 14) << pad_to(std::string(to_string(r.status)), 10)
+            std::cout << "  " << pad_to(r.id, 20) << pad_to(std::string(to_string(r.status)), 10)
                       << "steps " << r.steps;
             if (r.status == instance_status::completed)
               std::cout << "  result " << r.result;
@@ -246,7 +269,7 @@ int run_dev(const dev_options& opts) {
           last = {r.status, r.steps};
         }
         for (const auto& d : demo)
-          if (r.id == d.id && is_final(r.status))
+          if (r.id == d && is_final(r.status))
             ++demo_done;
       }
       if (opts.once && demo_done == demo.size()) {

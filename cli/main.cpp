@@ -69,6 +69,47 @@ int main(int argc, char** argv) {
   start_cmd->add_option("input", start_input, "input as JSON (default null)");
   start_cmd->add_option("--id", start_id, "instance id (default: generated)");
 
+  box_options signal_opts;
+  std::string signal_id, signal_name, signal_payload = "null";
+  auto signal_cmd = orch->add_subcommand(
+    "signal", "send a signal (an external event by name) to a running instance\n"
+              "example: convoy orch signal counter-1 add 5");
+  signal_opts.add_to(signal_cmd, false);
+  signal_cmd->add_option("id", signal_id, "instance id")->required();
+  signal_cmd->add_option("name", signal_name, "signal name")->required();
+  signal_cmd->add_option("payload", signal_payload, "payload as JSON (default null)");
+  box_options cancel_opts;
+  std::string cancel_id;
+  auto cancel_cmd = orch->add_subcommand(
+    "cancel", "cancel a running instance (its pending await raises cancelled_error)\n"
+              "example: convoy orch cancel order-1001");
+  cancel_opts.add_to(cancel_cmd, false);
+  cancel_cmd->add_option("id", cancel_id, "instance id")->required();
+
+  auto msg = app.add_subcommand("msg", "messages published into the MessageBox");
+  msg->require_subcommand(1);
+  box_options publish_opts;
+  std::string publish_type, publish_body = "null";
+  std::vector<std::string> publish_props;
+  auto publish_cmd = msg->add_subcommand(
+    "publish", "publish a message: routed by correlation, else by activation subscription\n"
+               "example: convoy msg publish payment '{\"amount\":250}' --prop order-id=1001");
+  publish_opts.add_to(publish_cmd, false);
+  publish_cmd->add_option("type", publish_type, "message type")->required();
+  publish_cmd->add_option("body", publish_body, "body as JSON (default null)");
+  publish_cmd->add_option("--prop", publish_props, "message property NAME=VALUE (repeatable)");
+  std::string publish_id;
+  publish_cmd->add_option("--id", publish_id, "instance id if the message activates one");
+  box_options mlist_opts;
+  bool list_zombies = false;
+  size_t mlist_limit = 100;
+  auto mlist_cmd = msg->add_subcommand(
+    "list", "messages no subscription wanted (default) or zombies (--zombies)\n"
+            "example: convoy msg list --zombies -o json");
+  mlist_opts.add_to(mlist_cmd);
+  mlist_cmd->add_flag("--zombies", list_zombies, "messages that arrived for finished instances");
+  mlist_cmd->add_option("--limit", mlist_limit, "at most this many")->check(CLI::Range(1, 100000));
+
   box_options version_opts;
   auto version_cmd = app.add_subcommand("version", "print the versions of Convoy, CAF, hiredis "
                                                    "and the Redis server");
@@ -109,6 +150,22 @@ int main(int argc, char** argv) {
   if (start_cmd->parsed())
     return with_target(start_opts, [&](const target& t) {
       return run_orch_start(t, start_type, start_input, start_id);
+    });
+  if (signal_cmd->parsed())
+    return with_target(signal_opts, [&](const target& t) {
+      return run_orch_send(t, signal_id, "signal", signal_name, signal_payload);
+    });
+  if (cancel_cmd->parsed())
+    return with_target(cancel_opts, [&](const target& t) {
+      return run_orch_send(t, cancel_id, "cancel", "cancel", "null");
+    });
+  if (publish_cmd->parsed())
+    return with_target(publish_opts, [&](const target& t) {
+      return run_msg_publish(t, publish_type, publish_body, publish_props, publish_id);
+    });
+  if (mlist_cmd->parsed())
+    return with_target(mlist_opts, [&](const target& t) {
+      return run_msg_list(t, list_zombies, mlist_opts.format(), mlist_limit);
     });
   if (version_cmd->parsed())
     return with_target(version_opts, [&](const target& t) { return run_version(t); });

@@ -57,6 +57,9 @@ json instance_json(const instance_record& r) {
               {"input", embedded(r.input)},
               {"result", embedded(r.result)},
               {"error", r.error.empty() ? json(nullptr) : json(r.error)},
+              {"query_state", embedded(r.query_state)},
+              {"generation", r.generation},
+              {"parent", r.parent.empty() ? json(nullptr) : json(r.parent)},
               {"created_ms", r.created_ms},
               {"updated_ms", r.updated_ms}};
 }
@@ -116,6 +119,12 @@ std::string description_card(const persistence::instance_description& d) {
     row("result", r.result);
   if (!r.error.empty())
     row("error", r.error);
+  if (!r.query_state.empty())
+    row("query state", r.query_state);
+  if (r.generation > 0)
+    row("run", std::to_string(r.generation + 1) + " (continue_as_new)");
+  if (!r.parent.empty())
+    row("parent", r.parent);
   out << "\njournal (" << d.journal.size() << " entries)\n";
   out << pad_to("STEP", 6) << pad_to("EVENT", 11) << pad_to("OP", 7) << "PAYLOAD\n";
   for (const auto& e : d.journal)

@@ -4,12 +4,18 @@
 
 namespace convoy::examples {
 
-/// Registers every example orchestration and activity: `hello`, `order-processing` and
-/// `steps` (a chain of recorded side effects, used by the crash tests).
+/// Registers every example orchestration and activity: `hello`, `order-processing` (v1 and
+/// v2), `steps` (the crash tests' workload), `batch` (sequential convoy), `best-quote`
+/// (scatter-gather), `trip` (saga), `counter` (continue_as_new) and `greet-all` (children).
 void register_all(registry& reg);
 
 void register_hello(registry& reg);
 void register_order_processing(registry& reg);
 void register_steps(registry& reg);
+void register_sequential_convoy(registry& reg);
+void register_scatter_gather(registry& reg);
+void register_saga(registry& reg);
+void register_long_lived(registry& reg);
+void register_children(registry& reg);
 
 } // namespace convoy::examples

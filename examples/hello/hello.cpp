@@ -40,6 +40,11 @@ void register_all(registry& reg) {
   register_hello(reg);
   register_order_processing(reg);
   register_steps(reg);
+  register_sequential_convoy(reg);
+  register_scatter_gather(reg);
+  register_saga(reg);
+  register_long_lived(reg);
+  register_children(reg);
 }
 
 } // namespace convoy::examples

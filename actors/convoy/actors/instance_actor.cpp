@@ -21,6 +21,7 @@ using claimed_atom = caf::atom_constant<caf::atom("claimed")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 using rewrite_atom = caf::atom_constant<caf::atom("rewrite")>;
+using dehydrate_atom = caf::atom_constant<caf::atom("dehydrate")>;
 
 int64_t wall_clock_ms() {
   using namespace std::chrono;
@@ -49,6 +50,8 @@ struct instance_state {
   std::vector<std::string> acks;
   /// Final status reached; quit once its persistence point is acknowledged.
   bool finishing = false;
+  /// Counts messages; a dehydration timer only fires if none arrived since it was set.
+  uint64_t activity = 0;
 
   static inline const char* name = "convoy.instance";
 
@@ -333,6 +336,8 @@ void on_written(instance_actor* self, store_status status, const std::string& er
         return;
       }
       drain(self);
+      if (!st.in_flight && st.backlog.empty() && st.svc->dehydrate_after.count() > 0)
+        self->delayed_send(self, st.svc->dehydrate_after, dehydrate_atom::value, st.activity);
       return;
     }
     case store_status::unavailable:
@@ -358,8 +363,17 @@ caf::behavior instance_behavior(instance_actor* self, std::shared_ptr<const inst
   start_claim(self);
   return {
     [=](instance_message& m) {
+      ++self->state.activity;
       self->state.backlog.push_back(std::move(m));
       drain(self);
+    },
+    [=](dehydrate_atom, uint64_t activity) {
+      auto& st = self->state;
+      if (activity != st.activity || st.in_flight || !st.backlog.empty() || st.finishing)
+        return;
+      // Everything is in the MessageBox: leaving memory loses nothing.
+      spdlog::debug("instance {} dehydrated after {} ms idle", st.id, st.svc->dehydrate_after.count());
+      self->quit();
     },
     [=](claimed_atom, claim_result& r) { on_claimed(self, r); },
     [=](reclaim_atom) { start_claim(self); },

@@ -6,6 +6,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -21,6 +22,9 @@ struct instance_services {
   std::string node;
   /// Name of the processing host this actor runs in (its queue holds the instance's input).
   std::string host;
+  /// An instance idle this long after a persistence point leaves memory (dehydrates); the
+  /// next message for it brings it back by replay. 0 = never.
+  std::chrono::milliseconds dehydrate_after{0};
 };
 
 /// A message for one instance, read from its host's queue.

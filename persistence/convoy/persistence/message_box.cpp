@@ -414,10 +414,12 @@ std::string message_box::submit(const std::string& receive_host, const std::stri
 std::string message_box::submit_message(const std::string& receive_host, const std::string& type,
                                         const std::string& body_json,
                                         const std::map<std::string, std::string>& properties,
+                                        const std::string& activation_id,
                                         std::chrono::milliseconds timeout) {
   json props = properties;
   auto v = commands_->run({"XADD", keys_.queue(receive_host), "*", "v", "1", "kind", "publish",
-                           "type", type, "body", body_json, "props", props.dump()},
+                           "type", type, "body", body_json, "props", props.dump(), "id",
+                           activation_id},
                           timeout);
   return v.is_error() ? v.str : std::string{};
 }

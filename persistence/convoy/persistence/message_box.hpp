@@ -128,9 +128,11 @@ public:
   // -- blocking calls (CLI, start-up, tests) ------------------------------------------------------
 
   /// Puts a `publish` message (type, JSON body, properties) on the receive host's queue.
+  /// `activation_id` names the instance if the message activates one (default: generated).
   std::string submit_message(const std::string& receive_host, const std::string& type,
                              const std::string& body_json,
                              const std::map<std::string, std::string>& properties,
+                             const std::string& activation_id = "",
                              std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   /// Sends a signal (`kind` "signal") or a cancellation ("cancel") to a running instance.

@@ -161,6 +161,7 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
   isvc->store = svc->box;
   isvc->node = svc->config->name;
   isvc->host = "processing";
+  isvc->dehydrate_after = svc->config->dehydrate_after;
   st.instance_svc = std::move(isvc);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& insts = self->state.instances;
@@ -390,7 +391,8 @@ void publish(caf::stateful_actor<receive_state>* self, const std::shared_ptr<con
     persistence::message_box::activation a;
     a.orchestration_type = sub->orchestration_type;
     a.version = svc->orchestrations->newest_version(sub->orchestration_type);
-    a.instance_id = new_instance_id(sub->orchestration_type);
+    a.instance_id = persistence::valid_name(e.field("id")) ? e.field("id")
+                                                           : new_instance_id(sub->orchestration_type);
     correlation c;
     bool complete = !sub->correlation_properties.empty();
     for (const auto& p : sub->correlation_properties) {

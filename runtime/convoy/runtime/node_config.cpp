@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 
 #include <unistd.h>
 
@@ -64,7 +65,8 @@ public:
       else
         fail(key, "must be a string");
     } else {
-      if (auto v = node.value<int64_t>(); v && *v >= 0)
+      // value_exact: TOML's `true` or `4.5` is not an integer (value<> would convert them).
+      if (auto v = node.template value_exact<int64_t>(); v && *v >= 0)
         out = static_cast<T>(*v);
       else
         fail(key, "must be a non-negative integer");
@@ -121,11 +123,26 @@ std::variant<node_config, std::string> load_node_config(const std::string& path)
     return path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": "
            + std::string(e.description());
   }
-  static const std::vector<std::string> sections{"node", "messagebox", "timing", "send",
-                                                 "processing"};
-  for (auto& [key, value] : root)
-    if (std::find(sections.begin(), sections.end(), std::string(key.str())) == sections.end())
+  // Every key is checked, not only the sections: a misspelt key would otherwise leave its
+  // default in place without a word.
+  static const std::map<std::string, std::vector<std::string>> known_keys{
+    {"node", {"name", "hosts", "log_level"}},
+    {"messagebox", {"address", "prefix", "user", "password_env"}},
+    {"timing", {"reclaim_idle_ms", "poll_block_ms", "timer_poll_ms"}},
+    {"send", {"workers"}},
+    {"processing", {"max_instances"}}};
+  for (auto& [key, value] : root) {
+    auto section = known_keys.find(std::string(key.str()));
+    if (section == known_keys.end())
       return path + ": unknown section or key '" + std::string(key.str()) + "'";
+    auto table = value.as_table();
+    if (!table)
+      return path + ": " + section->first + " must be a table ([" + section->first + "])";
+    for (auto& [sub, ignored] : *table)
+      if (std::find(section->second.begin(), section->second.end(), std::string(sub.str()))
+          == section->second.end())
+        return path + ": unknown key " + section->first + "." + std::string(sub.str());
+  }
   node_config cfg;
   cfg.name = default_node_name();
   reader r(root, path);
@@ -143,6 +160,7 @@ std::variant<node_config, std::string> load_node_config(const std::string& path)
   r.get_ms("timing.timer_poll_ms", cfg.timer_poll);
   r.get("send.workers", cfg.activity_workers);
   r.get("processing.max_instances", cfg.max_instances);
+  r.get_ms("processing.dehydrate_after_ms", cfg.dehydrate_after);
   if (!r.error().empty())
     return r.error();
   if (!persistence::parse_address(address, cfg.redis))

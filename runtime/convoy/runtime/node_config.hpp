@@ -32,6 +32,8 @@ struct node_config {
   size_t activity_workers = 4;
   /// Most instances a processing host keeps in memory; intake pauses beyond it.
   size_t max_instances = 10000;
+  /// Instances idle this long leave memory (dehydrate); 0 = never.
+  std::chrono::milliseconds dehydrate_after{30000};
 };
 
 /// The three host names a node knows in this version.
