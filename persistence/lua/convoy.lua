@@ -4,10 +4,11 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 2
+local LIBRARY_VERSION = 3
 
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'suspended'
+         or status == 'cancelled'
 end
 
 local function track(key, id, event, extra)
