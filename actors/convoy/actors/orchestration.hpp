@@ -12,16 +12,30 @@
 /// must be a deterministic function of its input and of the outcomes it awaits.
 ///
 /// Orchestration code must NOT:
-/// - read clocks (`std::chrono::*::now`, `time`) — use durable timers (`ctx.sleep`);
-/// - use random numbers, UUID generators or addresses of objects as data;
+/// - read clocks (`std::chrono::*::now`, `time`) — use `ctx.now()` (recorded) and durable
+///   timers (`ctx.sleep`, `ctx.sleep_until`);
+/// - use random numbers, UUID generators or addresses of objects as data — use
+///   `ctx.random()` and `ctx.uuid()` (recorded: replay sees the same values);
+/// - wait for anything but the context's awaitables (`call`, `sleep`, `receive`, `signal`,
+///   `child`, `when_all`, `when_any`) or a `task<T>` that only awaits those; never block;
 /// - touch files, sockets, databases, environment variables or other processes —
 ///   put every side effect in an activity (`ctx.call`), which runs on a send host;
 /// - keep state in globals or statics that outlive the instance, or share it between threads;
 /// - iterate over unordered containers when the order decides which operations are issued;
 /// - capture variables in lambda coroutines (captures die before the frame): write free
 ///   functions taking the context first and parameters by value;
+/// - (g++ 12) `co_await` inside a conditional expression, or with an initializer-list
+///   temporary in the awaited expression (`json{{"a", 1}}`): the compiler destroys a
+///   temporary twice. Put arguments in named variables and each `co_await` in its own
+///   statement;
 /// - change the sequence of operations of a registered version: register a new version
 ///   instead (old instances keep running the version they started with).
+///
+/// What the engine guarantees in exchange: every outcome is journaled before anything that
+/// depends on it is sent; `when_any` picks the winner in journal order, so replay picks the
+/// same one; messages for a correlation set or signal that arrive while nobody waits are kept
+/// (journaled) in the instance's mailbox; cancellation raises `cancelled_error` at the
+/// pending await (catch it to compensate).
 ///
 /// What happens when the contract is broken: each journal entry carries a hash of the
 /// operation's kind, target and arguments. A replay that issues a different operation stops
