@@ -72,6 +72,15 @@ std::string resolve_target(const std::string& flag, const std::string& prefix, t
 
 namespace {
 
+/// Checks an instance id given as `what`; prints the one-line error and returns false if bad.
+bool valid_id(const std::string& id, const std::string& what) {
+  if (persistence::valid_name(id))
+    return true;
+  std::cerr << "convoy: " << what << "'" << id
+            << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+  return false;
+}
+
 std::unique_ptr<persistence::message_box> open_box(const target& t) {
   persistence::message_box_config cfg;
   cfg.endpoint = t.endpoint;
@@ -126,10 +135,8 @@ int run_orch_list(const target& t, output_format fmt, size_t limit) {
 }
 
 int run_orch_describe(const target& t, const std::string& id, output_format fmt) {
-  if (!persistence::valid_name(id)) {
-    std::cerr << "convoy: '" << id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+  if (!valid_id(id, ""))
     return 2;
-  }
   auto box = open_box(t);
   auto d = box->describe(id);
   if (!d.error.empty())
@@ -150,10 +157,8 @@ int run_orch_start(const target& t, const std::string& type, const std::string& 
     std::cerr << "convoy: input is not valid JSON: " << input << "\n";
     return 2;
   }
-  if (!id.empty() && !persistence::valid_name(id)) {
-    std::cerr << "convoy: --id '" << id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+  if (!id.empty() && !valid_id(id, "--id "))
     return 2;
-  }
   registry reg;
   examples::register_all(reg);
   if (reg.newest_version(type) == 0) {
@@ -174,10 +179,8 @@ int run_orch_start(const target& t, const std::string& type, const std::string& 
 
 int run_orch_send(const target& t, const std::string& id, const std::string& kind,
                   const std::string& name, const std::string& payload) {
-  if (!persistence::valid_name(id)) {
-    std::cerr << "convoy: '" << id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+  if (!valid_id(id, ""))
     return 2;
-  }
   if (!json::accept(payload)) {
     std::cerr << "convoy: payload is not valid JSON: " << payload << "\n";
     return 2;
@@ -206,10 +209,8 @@ int run_orch_send(const target& t, const std::string& id, const std::string& kin
 
 int run_msg_publish(const target& t, const std::string& type, const std::string& body,
                     const std::vector<std::string>& props, const std::string& activation_id) {
-  if (!activation_id.empty() && !persistence::valid_name(activation_id)) {
-    std::cerr << "convoy: --id '" << activation_id << "' is not a valid instance id ([A-Za-z0-9._:-], 1-128)\n";
+  if (!activation_id.empty() && !valid_id(activation_id, "--id "))
     return 2;
-  }
   if (!persistence::valid_name(type)) {
     std::cerr << "convoy: message type '" << type << "' must be 1-128 characters of [A-Za-z0-9._:-]\n";
     return 2;

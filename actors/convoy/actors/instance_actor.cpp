@@ -1,6 +1,7 @@
 #include "convoy/actors/instance_actor.hpp"
 
 #include "convoy/actors/orchestration.hpp"
+#include "convoy/actors/clock.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
@@ -22,11 +23,6 @@ using written_atom = caf::atom_constant<caf::atom("written")>;
 using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 using rewrite_atom = caf::atom_constant<caf::atom("rewrite")>;
 using dehydrate_atom = caf::atom_constant<caf::atom("dehydrate")>;
-
-int64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 /// Backoff for retries against an unavailable MessageBox: 50 ms doubling to 2 s.
 std::chrono::milliseconds backoff(int attempt) {

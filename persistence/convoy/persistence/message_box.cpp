@@ -1,6 +1,7 @@
 #include "convoy/persistence/message_box.hpp"
 
 #include "convoy/persistence/internal/function_library.hpp"
+#include "convoy/actors/clock.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -8,11 +9,6 @@
 namespace convoy::persistence {
 
 namespace {
-
-int64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 template <class T>
 T to_number(const std::string& text, T fallback = 0) {

@@ -1,4 +1,5 @@
 #include "convoy/runtime/hosts.hpp"
+#include "convoy/actors/clock.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
@@ -28,11 +29,6 @@ using run_atom = caf::atom_constant<caf::atom("run")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 
 using persistence::queue_entry;
-
-int64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::optional<uint32_t> parse_step(const std::string& text) {
   uint32_t value = 0;
