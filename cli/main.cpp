@@ -25,6 +25,21 @@ struct box_options {
   output_format format() const { return output == "json" ? output_format::json : output_format::text; }
 };
 
+/// After a failed parse where a subcommand was required and none was given: names the first
+/// word that was not understood ("unknown command 'lsit'"), or returns "".
+std::string unexpected_word(const CLI::App& app) {
+  const CLI::App* deepest = &app;
+  while (!deepest->get_subcommands().empty())
+    deepest = deepest->get_subcommands().front();
+  if (deepest->get_require_subcommand_min() == 0)
+    return {};
+  auto words = deepest->remaining();
+  if (words.empty() || words.front().empty())
+    return {};
+  const auto& word = words.front();
+  return (word.front() == '-' ? "unknown option '" : "unknown command '") + word + "'";
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -122,6 +137,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 checks "a subcommand is required" before it reports words it did not expect, so
+    // `convoy lsit` would be told only that a subcommand is missing: name the word instead.
+    if (auto what = unexpected_word(app); !what.empty()) {
+      std::cerr << "convoy: " << what << " (see convoy --help)\n";
+      return 2;
+    }
     std::cerr << "convoy: " << e.what() << " (see convoy --help)\n";
     return 2;
   }

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <map>
+#include <set>
 
 #include <unistd.h>
 
@@ -56,6 +56,7 @@ public:
 
   template <class T>
   void get(std::string_view key, T& out) {
+    asked_.emplace(key);
     auto node = root_.at_path(key);
     if (!node || !error_.empty())
       return;
@@ -80,6 +81,7 @@ public:
   }
 
   void get_list(std::string_view key, std::vector<std::string>& out) {
+    asked_.emplace(key);
     auto node = root_.at_path(key);
     if (!node || !error_.empty())
       return;
@@ -106,10 +108,30 @@ public:
 
   const std::string& error() const { return error_; }
 
+  /// Names the first key of the file that no get() asked for, or returns "". Derived from
+  /// the reads rather than from a second list of keys, so that the two cannot drift apart:
+  /// a misspelt key must be an error, not silently leave its default in place.
+  std::string unknown_key() const {
+    for (auto& [key, value] : root_) {
+      std::string section(key.str());
+      auto in_section = [&](const std::string& k) { return k.rfind(section + ".", 0) == 0; };
+      if (std::none_of(asked_.begin(), asked_.end(), in_section))
+        return path_ + ": unknown section or key '" + section + "'";
+      auto table = value.as_table();
+      if (!table)
+        return path_ + ": " + section + " must be a table ([" + section + "])";
+      for (auto& [sub, ignored] : *table)
+        if (asked_.count(section + "." + std::string(sub.str())) == 0)
+          return path_ + ": unknown key " + section + "." + std::string(sub.str());
+    }
+    return {};
+  }
+
 private:
   const toml::table& root_;
   std::string path_;
   std::string error_;
+  std::set<std::string, std::less<>> asked_;
 };
 
 } // namespace
@@ -120,28 +142,10 @@ std::variant<node_config, std::string> load_node_config(const std::string& path)
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
+    if (where.line == 0) // not a syntax error: the file could not be read at all
+      return path + ": " + std::string(e.description());
     return path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": "
            + std::string(e.description());
-  }
-  // Every key is checked, not only the sections: a misspelt key would otherwise leave its
-  // default in place without a word.
-  static const std::map<std::string, std::vector<std::string>> known_keys{
-    {"node", {"name", "hosts", "log_level"}},
-    {"messagebox", {"address", "prefix", "user", "password_env"}},
-    {"timing", {"reclaim_idle_ms", "poll_block_ms", "timer_poll_ms"}},
-    {"send", {"workers"}},
-    {"processing", {"max_instances"}}};
-  for (auto& [key, value] : root) {
-    auto section = known_keys.find(std::string(key.str()));
-    if (section == known_keys.end())
-      return path + ": unknown section or key '" + std::string(key.str()) + "'";
-    auto table = value.as_table();
-    if (!table)
-      return path + ": " + section->first + " must be a table ([" + section->first + "])";
-    for (auto& [sub, ignored] : *table)
-      if (std::find(section->second.begin(), section->second.end(), std::string(sub.str()))
-          == section->second.end())
-        return path + ": unknown key " + section->first + "." + std::string(sub.str());
   }
   node_config cfg;
   cfg.name = default_node_name();
@@ -163,6 +167,8 @@ std::variant<node_config, std::string> load_node_config(const std::string& path)
   r.get_ms("processing.dehydrate_after_ms", cfg.dehydrate_after);
   if (!r.error().empty())
     return r.error();
+  if (auto err = r.unknown_key(); !err.empty())
+    return err;
   if (!persistence::parse_address(address, cfg.redis))
     return path + ": messagebox.address '" + address + "' is not host:port";
   if (!password_env.empty()) {
