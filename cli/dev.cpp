@@ -152,6 +152,8 @@ private:
 } // namespace
 
 int run_dev(const dev_options& opts) {
+  // Progress is for watching: flush every line, also into pipes and log files.
+  std::cout.setf(std::ios::unitbuf);
   spdlog::set_pattern("%H:%M:%S.%e %^%-5l%$ %v");
   spdlog::set_level(opts.verbose ? spdlog::level::debug : spdlog::level::warn);
   dev_redis redis;
