@@ -48,14 +48,9 @@ enum class step_effect {
 /// @throws std::logic_error for an event the table does not list yet (add it there).
 step_effect effect_of(entry_event event);
 
-/// Builds an outcome whatever this build's `outcome` looks like: the engine is moving from
-/// `outcome{bool ok, payload}` to `outcome::success(...)` / `outcome::failure(...)`.
-template <class Outcome = outcome>
-Outcome make_outcome(bool ok, std::string payload) {
-  if constexpr (requires { Outcome::success(std::string{}); })
-    return ok ? Outcome::success(std::move(payload)) : Outcome::failure(std::move(payload));
-  else
-    return Outcome{ok, std::move(payload)};
+/// A success or an application failure, for tables that decide which at run time.
+inline outcome make_outcome(bool ok, std::string payload) {
+  return ok ? outcome::success(std::move(payload)) : outcome::failure(std::move(payload));
 }
 
 /// An entry as readable JSON: `{"step","event","op","op_hash","payload"}` with names for the
