@@ -7,11 +7,13 @@
 // actor; that actor answers each with an `instance_message{result}` to the instance actor.
 // One step = result message in -> context::deliver -> coroutine resumed -> next
 // `co_await` -> persistence point (checkpoint built, store write) -> command out to the send
-// host -> send host answers. The clock starts when the store sees the command of step 0 and
-// stops when it sees the final (completed) checkpoint, i.e. it covers exactly N steps.
+// host -> send host answers. Per instance, the clock starts when the store sees the command of
+// step 0 and stops when it sees the final (completed) checkpoint, i.e. it covers exactly N
+// steps; a round runs several instances one after the other and sums their windows.
 //
-// Peer: a client actor doing N sequential `request(server, ping, i).then(...)`; the server
-// answers `i`. The clock covers N round trips.
+// Peer: as many client actors, one after the other, each doing N sequential
+// `request(server, ping, i).then(...)`; the server answers `i`. The clock covers N round trips
+// per client.
 //
 // Both run in the same actor system per case, alternating ours / peer every round.
 
@@ -66,6 +68,8 @@ int64_t expected_sum(int n) {
 struct run_result {
   clock_type::time_point first;
   clock_type::time_point last;
+  int64_t cpu_first = 0; ///< thread CPU time at `first` (meaningful with one worker only)
+  int64_t cpu_last = 0;
   std::string value; ///< JSON text of the result, or an error.
 };
 
@@ -94,12 +98,15 @@ public:
 
   void write(checkpoint cp, std::function<void(store_status, std::string)> done) override {
     for (auto& a : cp.activities) {
-      if (a.step == 0)
+      if (a.step == 0) {
         out_.first = clock_type::now();
+        out_.cpu_first = thread_cpu_ns();
+      }
       caf::anon_send(send_host_, std::move(a));
     }
     if (is_final(cp.status) && !finished_) {
       out_.last = clock_type::now();
+      out_.cpu_last = thread_cpu_ns();
       out_.value = cp.status == instance_status::completed
                      ? cp.result
                      : std::string("instance ") + std::string(to_string(cp.status)) + ": "
@@ -175,6 +182,7 @@ void ping(ping_client_actor* self, int i) {
       return;
     }
     st.out.last = clock_type::now();
+    st.out.cpu_last = thread_cpu_ns();
     st.out.value = std::to_string(st.sum);
     st.done->set_value(st.out);
     self->quit();
@@ -187,6 +195,7 @@ caf::behavior ping_client(ping_client_actor* self, caf::actor server, int n,
   self->state.n = n;
   self->state.done = std::move(done);
   self->state.out.first = clock_type::now();
+  self->state.out.cpu_first = thread_cpu_ns();
   ping(self, 0);
   return {[](ping_atom) {}}; // all work happens in response handlers
 }
@@ -206,9 +215,18 @@ run_result wait_for(std::future<run_result> f, const char* what) {
 struct case_result {
   std::vector<double> ours_ns;
   std::vector<double> peer_ns;
+  std::vector<double> ours_cpu_ns;
+  std::vector<double> peer_cpu_ns;
 };
 
-case_result run_case(int threads, int steps, int rounds) {
+/// Wall and CPU nanoseconds of one run's timed window.
+std::pair<double, double> window(const run_result& r) {
+  return {ns_between(r.first, r.last), static_cast<double>(r.cpu_last - r.cpu_first)};
+}
+
+/// A round: `instances` runs of `steps` steps each, one after the other; their timed
+/// windows are summed (spawning and claiming an instance happen outside the windows).
+case_result run_case(int threads, int instances, int steps, int rounds) {
   // Stores outlive the actor system, so no instance can ever outlive the store it points at.
   std::deque<std::unique_ptr<memory_store>> stores;
   caf::actor_system_config cfg;
@@ -219,41 +237,60 @@ case_result run_case(int threads, int steps, int rounds) {
   reg->add_orchestration(orchestration_type, 1, &echo_loop);
   auto host = sys.spawn(send_host);
   auto server = sys.spawn(ping_server);
+  int spawned = 0;
 
-  auto run_ours = [&](int round) {
-    stores.push_back(std::make_unique<memory_store>(host, steps));
-    auto& store = *stores.back();
-    auto svc = std::make_shared<instance_services>();
-    svc->orchestrations = reg.get();
-    svc->store = &store;
-    svc->node = "bench-node";
-    svc->host = "bench-processing";
-    auto fut = store.result();
-    std::shared_ptr<const instance_services> csvc = svc;
-    caf::anon_send(host, start_atom::value, csvc, "b1-" + std::to_string(threads) + "-"
-                                                    + std::to_string(round));
-    auto r = wait_for(std::move(fut), "convoy instance");
-    if (r.value != std::to_string(expected_sum(steps)))
-      fail("convoy instance returned " + r.value);
-    return ns_between(r.first, r.last) / steps;
+  auto run_ours = [&] {
+    double wall = 0;
+    double cpu = 0;
+    for (int k = 0; k < instances; ++k) {
+      stores.push_back(std::make_unique<memory_store>(host, steps));
+      auto& store = *stores.back();
+      auto svc = std::make_shared<instance_services>();
+      svc->orchestrations = reg.get();
+      svc->store = &store;
+      svc->node = "bench-node";
+      svc->host = "bench-processing";
+      auto fut = store.result();
+      std::shared_ptr<const instance_services> csvc = svc;
+      caf::anon_send(host, start_atom::value, csvc,
+                     "b1-" + std::to_string(threads) + "-" + std::to_string(spawned++));
+      auto r = wait_for(std::move(fut), "convoy instance");
+      if (r.value != std::to_string(expected_sum(steps)))
+        fail("convoy instance returned " + r.value);
+      auto [w, c] = window(r);
+      wall += w;
+      cpu += c;
+    }
+    return std::pair{wall / (instances * steps), cpu / (instances * steps)};
   };
   auto run_peer = [&] {
-    auto done = std::make_shared<std::promise<run_result>>();
-    auto fut = done->get_future();
-    sys.spawn(ping_client, server, steps, done);
-    auto r = wait_for(std::move(fut), "CAF ping-pong");
-    if (r.value != std::to_string(expected_sum(steps)))
-      fail("CAF ping-pong returned " + r.value);
-    return ns_between(r.first, r.last) / steps;
+    double wall = 0;
+    double cpu = 0;
+    for (int k = 0; k < instances; ++k) {
+      auto done = std::make_shared<std::promise<run_result>>();
+      auto fut = done->get_future();
+      sys.spawn(ping_client, server, steps, done);
+      auto r = wait_for(std::move(fut), "CAF ping-pong");
+      if (r.value != std::to_string(expected_sum(steps)))
+        fail("CAF ping-pong returned " + r.value);
+      auto [w, c] = window(r);
+      wall += w;
+      cpu += c;
+    }
+    return std::pair{wall / (instances * steps), cpu / (instances * steps)};
   };
 
   // One unrecorded warm-up round each, then A B A B ...
-  run_ours(-1);
+  run_ours();
   run_peer();
   case_result out;
   for (int round = 0; round < rounds; ++round) {
-    out.ours_ns.push_back(run_ours(round));
-    out.peer_ns.push_back(run_peer());
+    auto [ours_wall, ours_cpu] = run_ours();
+    auto [peer_wall, peer_cpu] = run_peer();
+    out.ours_ns.push_back(ours_wall);
+    out.ours_cpu_ns.push_back(ours_cpu);
+    out.peer_ns.push_back(peer_wall);
+    out.peer_cpu_ns.push_back(peer_cpu);
   }
   caf::anon_send_exit(host, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
@@ -269,15 +306,22 @@ int main(int argc, char** argv) {
   auto opts = parse_options(argc, argv);
   start_watchdog("B1", "step-dispatch", opts.quick ? 120s : 300s);
   spdlog::set_level(spdlog::level::err); // the instance actor logs start and finish at info
-  const int steps = opts.quick ? 2000 : 20000;
+  const int steps = 1000; // per instance: a long orchestration, still a realistic one
+  const int instances = opts.quick ? 2 : 20;
   const int rounds = opts.quick ? 5 : 11;
 
   ojson cases = ojson::array();
   for (int threads : {1, 2}) {
-    auto r = run_case(threads, steps, rounds);
-    cases.push_back(make_case(ojson{{"steps_per_round", steps}, {"scheduler.max-threads", threads}},
-                              summarize(r.ours_ns), "CAF 0.17 event-based request/response",
-                              summarize(r.peer_ns), "<= 1.5"));
+    auto r = run_case(threads, instances, steps, rounds);
+    auto c = make_case(ojson{{"steps_per_instance", steps},
+                             {"instances_per_round", instances},
+                             {"scheduler.max-threads", threads}},
+                       summarize(r.ours_ns), "CAF 0.17 event-based request/response",
+                       summarize(r.peer_ns), "<= 1.5");
+    // With one worker both sides run on one thread: its CPU time is a load-robust second view.
+    if (threads == 1)
+      c["cpu"] = cpu_comparison(summarize(r.ours_cpu_ns), summarize(r.peer_cpu_ns));
+    cases.push_back(std::move(c));
   }
 
   ojson result{
@@ -291,10 +335,14 @@ int main(int argc, char** argv) {
      "acknowledges every persistence point synchronously and forwards its activity commands to "
      "a send-host actor, which answers each with instance_message{result}; a step is result in "
      "-> deliver -> coroutine resumed -> next co_await ctx.call<int> -> checkpoint written -> "
-     "command out -> answer; clock from the step-0 command to the completed checkpoint, divided "
-     "by the step count. Peer: N sequential request(server, ping, i).then(...) round trips "
-     "between two event-based actors. Same actor system, rounds alternate ours/peer after one "
-     "unrecorded warm-up each."},
+     "command out -> answer; clock from the step-0 command to the completed checkpoint of each "
+     "instance (spawn and claim excluded), summed over the round's instances and divided by "
+     "their steps. Peer: the same number of clients, one after the other, each doing "
+     "steps_per_instance sequential request(server, ping, i).then(...) round trips to an "
+     "event-based server. Same actor system, rounds alternate ours/peer after one "
+     "unrecorded warm-up each. With scheduler.max-threads=1 each case also carries \"cpu\": "
+     "the worker thread's CPU time over the same window (insensitive to other load on the "
+     "machine)."},
     {"cases", std::move(cases)},
     {"env", environment({}, ojson{{"rounds", rounds},
                                   {"warmup_rounds", 1},

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <ctime>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -208,6 +209,23 @@ inline void start_watchdog(std::string id, std::string name, std::chrono::second
     std::this_thread::sleep_for(budget);
     abandon(id, name, "watchdog: exceeded " + std::to_string(budget.count()) + " s", 3);
   }).detach();
+}
+
+/// CPU time consumed so far by the calling thread, in nanoseconds. With one scheduler thread
+/// every actor runs on the same worker, so the difference of two readings taken inside actors
+/// is the CPU cost of what ran in between, whatever else the (shared) machine is doing.
+inline int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+/// The supplementary CPU-time comparison attached to a case (one scheduler thread only).
+inline ojson cpu_comparison(const summary& ours, const summary& peer) {
+  return ojson{{"unit", "CPU ns/step (worker thread)"},
+               {"ours", to_json(ours)},
+               {"peer", to_json(peer)},
+               {"ratio", round4(peer.median != 0 ? ours.median / peer.median : 0.0)}};
 }
 
 /// Milliseconds between two instants, as a double.
