@@ -126,11 +126,26 @@ std::vector<std::string> replay_problems(const registry& reg, const golden& g) {
     else if (json::parse(*r->result()) != *g.result)
       problems.push_back("recorded result " + g.result->dump() + ", replay returned "
                          + *r->result());
+  } else if (g.continue_as_new) {
+    if (!r->continue_input())
+      problems.push_back("recorded continue_as_new " + g.continue_as_new->dump() + ", replay "
+                         + (r->failure() ? "failed: " + *r->failure()
+                                         : "returned " + r->result().value_or("nothing")));
+    else if (json::parse(*r->continue_input()) != *g.continue_as_new)
+      problems.push_back("recorded continue_as_new " + g.continue_as_new->dump()
+                         + ", replay continues with " + *r->continue_input());
   } else if (r->failure() != g.failure) {
     problems.push_back("recorded failure '" + g.failure.value_or("") + "', replay "
                        + (r->failure() ? "failed with '" + *r->failure() + "'"
                                        : "returned " + r->result().value_or("nothing")));
+  } else if (r->cancelled() != g.cancelled) {
+    problems.push_back(std::string("recorded ") + (g.cancelled ? "cancelled" : "failed")
+                       + " with '" + *g.failure + "', replay "
+                       + (r->cancelled() ? "was cancelled" : "failed") + " with it");
   }
+  if (!g.continue_as_new && r->continue_input())
+    problems.push_back("replay continues as new with " + *r->continue_input()
+                       + " but the recording did not");
   for (const auto& e : r->written())
     problems.push_back("wrote a new journal entry: " + to_json(e).dump());
   for (const auto& a : r->activities())
@@ -195,6 +210,51 @@ BOOST_AUTO_TEST_CASE(a_golden_of_an_unregistered_orchestration_version_is_report
   auto problems = replay_problems(example_registry(), g);
   BOOST_TEST_REQUIRE(problems.size() == 1u);
   BOOST_TEST(contains(problems.front(), "'" + g.type + "' version 999"), problems.front());
+}
+
+BOOST_AUTO_TEST_CASE(a_golden_whose_continue_as_new_input_differs_on_replay_is_reported) {
+  auto g = load_or_fail(golden_folder(), "counter-continues");
+  BOOST_TEST_REQUIRE(g.continue_as_new.has_value());
+  BOOST_TEST(replay_problems(example_registry(), g).empty());
+  (*g.continue_as_new)["total"] = 999;
+  auto problems = replay_problems(example_registry(), g);
+  BOOST_TEST_REQUIRE(problems.size() == 1u);
+  BOOST_TEST(contains(problems.front(), "replay continues with"), problems.front());
+}
+
+BOOST_AUTO_TEST_CASE(a_golden_recorded_as_cancelled_that_replays_as_a_failure_is_reported) {
+  auto g = load_or_fail(golden_folder(), "order-v2-cancelled");
+  BOOST_TEST_REQUIRE(g.cancelled);
+  BOOST_TEST(replay_problems(example_registry(), g).empty());
+  g.cancelled = false;
+  auto problems = replay_problems(example_registry(), g);
+  BOOST_TEST_REQUIRE(problems.size() == 1u);
+  BOOST_TEST(contains(problems.front(), "was cancelled"), problems.front());
+}
+
+BOOST_AUTO_TEST_CASE(scripted_goldens_hold_mailbox_entries_and_direct_message_completions) {
+  // The scripted scenarios exist to cover these paths: make sure they still do.
+  auto events_of = [](const golden& g) {
+    std::vector<std::string> out;
+    for (const auto& e : g.entries)
+      out.emplace_back(to_string(e.event));
+    return out;
+  };
+  auto has = [](const std::vector<std::string>& v, const char* x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  auto early = events_of(load_or_fail(golden_folder(), "order-v2-paid-early"));
+  BOOST_TEST(has(early, "arrived"));
+  BOOST_TEST(has(early, "consumed"));
+  auto batch = events_of(load_or_fail(golden_folder(), "batch-three-items"));
+  BOOST_TEST(has(batch, "arrived"));
+  BOOST_TEST(has(batch, "consumed"));
+  auto paid = load_or_fail(golden_folder(), "order-v2-paid");
+  BOOST_TEST(!has(events_of(paid), "arrived"));
+  BOOST_TEST(std::any_of(paid.entries.begin(), paid.entries.end(), [](const journal_entry& e) {
+    return e.op == op_kind::receive && e.event == entry_event::completed;
+  }));
+  BOOST_TEST(has(events_of(load_or_fail(golden_folder(), "order-v2-cancelled")), "cancelled"));
 }
 
 // -- broken golden files ----------------------------------------------------------------------

@@ -93,6 +93,12 @@ json to_json(const golden& g) {
     j["result"] = *g.result;
   if (g.failure)
     j["failure"] = *g.failure;
+  if (g.cancelled)
+    j["cancelled"] = true;
+  if (g.continue_as_new)
+    j["continue_as_new"] = *g.continue_as_new;
+  if (!g.script.empty())
+    j["script"] = g.script;
   auto entries = json::array();
   for (const auto& e : g.entries)
     entries.push_back(to_json(e));
@@ -157,13 +163,22 @@ expected<golden> parse_golden_json(const std::string& name, const std::string& f
       g.result = doc["result"];
     if (doc.contains("failure"))
       g.failure = doc["failure"].get<std::string>();
+    g.cancelled = doc.value("cancelled", false);
+    if (doc.contains("continue_as_new"))
+      g.continue_as_new = doc["continue_as_new"];
+    if (doc.contains("script"))
+      g.script = doc["script"].get<std::vector<std::string>>();
     if (!doc.at("entries").is_array())
       return failure{file + ": \"entries\" is not an array"};
   } catch (const json::exception& e) {
     return failure{file + ": " + e.what()};
   }
-  if (g.result.has_value() == g.failure.has_value())
-    return failure{file + ": needs exactly one of \"result\" and \"failure\""};
+  if (int(g.result.has_value()) + int(g.failure.has_value()) + int(g.continue_as_new.has_value())
+      != 1)
+    return failure{file + ": needs exactly one of \"result\", \"failure\" and "
+                          "\"continue_as_new\""};
+  if (g.cancelled && !g.failure)
+    return failure{file + ": \"cancelled\" needs a \"failure\" (the cancellation's message)"};
   return g;
 }
 
@@ -223,6 +238,10 @@ outcome outcome_table::operator()(const journal_entry& scheduled,
                          + ": add a row to real_outcomes() in tests/replay/harness.cpp");
 }
 
+bool outcome_table::answers(const journal_entry& scheduled) const {
+  return scripted_.count(scheduled.step) > 0 || by_op_.count(scheduled.op) > 0;
+}
+
 outcome_table real_outcomes(const registry& reg) {
   outcome_table table;
   // The scheduled payload of a call is {"activity": name, "args": args} (context.cpp).
@@ -252,29 +271,62 @@ outcome_table real_outcomes(const registry& reg) {
   return table;
 }
 
+// -- scripts ------------------------------------------------------------------------------------
+
+std::string to_string(const script_action& a) {
+  auto at = [&a] { return a.step ? " step " + std::to_string(*a.step) : std::string(); };
+  switch (a.what) {
+    case script_action::kind::start:
+      return "start";
+    case script_action::kind::settle:
+      return "settle";
+    case script_action::kind::deliver:
+      return "deliver" + at();
+    case script_action::kind::answer:
+      return (a.ok ? "succeed" : "fail") + at() + " " + a.payload;
+    case script_action::kind::message:
+      return "message " + a.channel + " " + a.payload;
+    case script_action::kind::fire:
+      return "fire" + (a.step ? at() : std::string(" the lowest open timer"));
+    case script_action::kind::cancel:
+      return "cancel";
+  }
+  return "?";
+}
+
 // -- running by hand ------------------------------------------------------------------------
 
 runner::runner(orchestration_factory factory, json input, std::string instance_id,
-               std::vector<journal_entry> history, int64_t clock_ms)
+               std::vector<journal_entry> history, int64_t clock_ms, bool begin_now)
   : factory_(std::move(factory)),
     input_(std::move(input)),
     instance_id_(std::move(instance_id)),
     clock_ms_(clock_ms),
     journal_(std::move(history)) {
-  start();
+  start(begin_now);
 }
 
 runner::~runner() {
   stop();
 }
 
-void runner::start() {
+void runner::start(bool resume) {
   written_.clear();
   activities_.clear();
   timers_.clear();
+  cancelled_timers_.clear();
   ctx_ = std::make_unique<context>(instance_id_, journal_);
   frame_ = factory_(*ctx_, input_);
   ctx_->set_clock(clock_ms_);
+  begun_ = false;
+  if (resume)
+    begin();
+}
+
+void runner::begin() {
+  if (begun_)
+    return;
+  begun_ = true;
   frame_.handle.resume();
   persist();
 }
@@ -293,24 +345,131 @@ void runner::persist() {
   written_.insert(written_.end(), out.entries.begin(), out.entries.end());
   activities_.insert(activities_.end(), out.activities.begin(), out.activities.end());
   timers_.insert(timers_.end(), out.timers.begin(), out.timers.end());
+  for (const auto& t : out.cancelled_timers)
+    cancelled_timers_.insert(t.step);
   if (done())
     ctx_->check_finished();
 }
 
-bool runner::deliver(uint32_t step, outcome result) {
-  auto d = ctx_->deliver(step, std::move(result));
+void runner::resume(const context::delivery& d) {
   if (d.resume) {
     ctx_->set_clock(clock_ms_);
     d.resume.resume();
   }
   persist();
+}
+
+bool runner::deliver(uint32_t step, outcome result) {
+  auto d = ctx_->deliver(step, std::move(result));
+  resume(d);
+  return d.accepted;
+}
+
+bool runner::deliver_message(const std::string& channel, std::string payload) {
+  auto d = ctx_->deliver_message(channel, std::move(payload));
+  resume(d);
+  return d.accepted;
+}
+
+bool runner::fire(uint32_t step) {
+  // runtime/.../hosts.cpp: a timer that fires is delivered as `ok` with a `null` payload.
+  return deliver(step, outcome::success("null"));
+}
+
+bool runner::cancel() {
+  auto d = ctx_->cancel();
+  resume(d);
   return d.accepted;
 }
 
 void runner::crash(size_t keep) {
   stop();
   journal_.resize(std::min(keep, journal_.size()));
-  start();
+  start(true);
+}
+
+bool runner::is_open_timeout(uint32_t step) const {
+  // context.hpp schedules `receive(c, timeout)`, `signal(name, timeout)` and a call with a
+  // total_timeout as the operation immediately followed by its timer.
+  auto* timer = scheduled(step);
+  if (!timer || timer->op != op_kind::sleep || step == 0)
+    return false;
+  auto open = pending();
+  if (!std::binary_search(open.begin(), open.end(), step - 1))
+    return false;
+  auto* guarded = scheduled(step - 1);
+  return guarded && guarded->op != op_kind::sleep;
+}
+
+void runner::settle(const outcome_table& outcomes, size_t max_deliveries) {
+  for (size_t n = 0; n < max_deliveries && begun_ && !done() && !nondeterminism(); ++n) {
+    std::optional<uint32_t> next;
+    for (auto step : pending()) {
+      const auto* e = scheduled(step);
+      if (!outcomes.answers(*e) || cancelled_timers_.count(step) || is_open_timeout(step))
+        continue;
+      next = step;
+      break;
+    }
+    if (!next)
+      return;
+    deliver(*next, outcomes(*scheduled(*next), instance_id_));
+  }
+}
+
+void runner::play(const std::vector<script_action>& script, const outcome_table& outcomes) {
+  auto refuse = [](const script_action& a, const std::string& why) {
+    throw std::logic_error("script action '" + to_string(a) + "': " + why);
+  };
+  for (const auto& a : script) {
+    if (done() || nondeterminism())
+      refuse(a, "the orchestration already ended");
+    bool accepted = true;
+    switch (a.what) {
+      case script_action::kind::start:
+        if (begun_)
+          refuse(a, "the coroutine already started (build the runner with begin_now=false)");
+        begin();
+        break;
+      case script_action::kind::settle:
+        settle(outcomes);
+        break;
+      case script_action::kind::deliver: {
+        const auto* e = a.step ? scheduled(*a.step) : nullptr;
+        if (!e)
+          refuse(a, "no such scheduled step");
+        accepted = deliver(*a.step, outcomes(*e, instance_id_));
+        break;
+      }
+      case script_action::kind::answer:
+        if (!a.step)
+          refuse(a, "names no step");
+        accepted = deliver(*a.step, make_outcome(a.ok, a.payload));
+        break;
+      case script_action::kind::message:
+        accepted = deliver_message(a.channel, a.payload);
+        break;
+      case script_action::kind::fire: {
+        auto step = a.step;
+        if (!step)
+          for (auto s : pending())
+            if (scheduled(s)->op == op_kind::sleep && !cancelled_timers_.count(s)) {
+              step = s;
+              break;
+            }
+        if (!step || !scheduled(*step) || scheduled(*step)->op != op_kind::sleep)
+          refuse(a, "no such open timer");
+        accepted = fire(*step);
+        break;
+      }
+      case script_action::kind::cancel:
+        accepted = cancel();
+        break;
+    }
+    if (!accepted)
+      refuse(a, "the context did not accept it (duplicate, unknown step or nothing to cancel)");
+  }
+  settle(outcomes);
 }
 
 void runner::run(const outcome_table& outcomes, size_t max_deliveries) {

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,15 @@ struct golden {
   json input;
   std::optional<json> result;         ///< Set when the orchestration returned.
   std::optional<std::string> failure; ///< Set when it exited with an exception.
+  /// With `failure`: the exception was the cancellation of the instance (`cancelled_error`
+  /// escaped), so the instance ends as cancelled, not failed. JSON `"cancelled": true`.
+  bool cancelled = false;
+  /// Set when it returned `ctx.continue_as_new(input)`: that input (JSON
+  /// `"continue_as_new": <input>`), checked on replay against the promise's `continue_input()`.
+  std::optional<json> continue_as_new;
+  /// The scripted actions of the recording, readable (`to_string(script_action)`); for
+  /// people reading the .json only, never used on replay.
+  std::vector<std::string> script;
   std::vector<journal_entry> entries;
 };
 
@@ -108,6 +118,11 @@ public:
   /// @throws std::logic_error when no row handles the entry's operation kind.
   outcome operator()(const journal_entry& scheduled, const std::string& instance_id) const;
 
+  /// Whether the table answers this step by itself: it is scripted, or a row handles its
+  /// operation kind. Steps it does not answer (`receive`, `signal`, `child` in
+  /// `real_outcomes`) wait for a script's action.
+  bool answers(const journal_entry& scheduled) const;
+
 private:
   std::map<op_kind, outcome_fn> by_op_;
   std::map<uint32_t, outcome> scripted_;
@@ -118,6 +133,61 @@ private:
 /// fires its timer (`ok`, `null`). `reg` must outlive the table.
 outcome_table real_outcomes(const registry& reg);
 
+// -- scripts ------------------------------------------------------------------------------------
+
+/// One thing that happens to an instance from outside, at a chosen point of a scripted run
+/// (`runner::play`). Build them with the functions below.
+struct script_action {
+  enum class kind : uint8_t {
+    start,   ///< Resume the coroutine for the first time (runner built with `begin_now=false`).
+    settle,  ///< Deliver every outcome the hosts give by themselves (see `runner::settle`).
+    deliver, ///< Deliver `step`'s outcome from the outcome table (a real activity result).
+    answer,  ///< Deliver `step` the outcome `ok`/`payload` (a child's result, a failure).
+    message, ///< `deliver_message(channel, payload)`: a correlated message or a signal.
+    fire,    ///< Fire a timer: `step`, or the lowest open timer that was not cancelled.
+    cancel,  ///< `ctx.cancel()`: the awaited steps complete as cancelled.
+  };
+  kind what = kind::settle;
+  std::optional<uint32_t> step;
+  bool ok = true;
+  std::string channel;
+  std::string payload; ///< JSON text of a result or message; an error message when !ok.
+};
+
+namespace act {
+inline script_action start() { return {script_action::kind::start, {}, true, {}, {}}; }
+inline script_action settle() { return {script_action::kind::settle, {}, true, {}, {}}; }
+inline script_action deliver(uint32_t step) {
+  return {script_action::kind::deliver, step, true, {}, {}};
+}
+/// A success whose result is `result` (JSON).
+inline script_action succeed(uint32_t step, const json& result) {
+  return {script_action::kind::answer, step, true, {}, result.dump()};
+}
+inline script_action fail(uint32_t step, std::string error) {
+  return {script_action::kind::answer, step, false, {}, std::move(error)};
+}
+/// A message on a raw channel (`corr:<key>` or `signal:<name>`).
+inline script_action message(std::string channel, const json& body) {
+  return {script_action::kind::message, {}, true, std::move(channel), body.dump()};
+}
+/// A message for the correlation set `property=value` (channel `corr:property=value`).
+inline script_action correlated(const correlation& c, const json& body) {
+  return message("corr:" + c.key(), body);
+}
+/// The signal `name` (`convoy orch signal`), channel `signal:<name>`.
+inline script_action signal(const std::string& name, const json& body) {
+  return message("signal:" + name, body);
+}
+inline script_action fire(std::optional<uint32_t> step = std::nullopt) {
+  return {script_action::kind::fire, step, true, {}, {}};
+}
+inline script_action cancel() { return {script_action::kind::cancel, {}, true, {}, {}}; }
+} // namespace act
+
+/// Readable form of an action, for error messages and the golden `.json` (`"script"`).
+std::string to_string(const script_action& a);
+
 // -- running by hand ------------------------------------------------------------------------
 
 /// One orchestration instance driven by hand through its `context`: every `resume` is followed
@@ -125,9 +195,12 @@ outcome_table real_outcomes(const registry& reg);
 /// away the coroutine and the context and replays what survived, as a new node would.
 class runner {
 public:
-  /// Starts the orchestration on `history` and resumes it once.
+  /// Starts the orchestration on `history` and resumes it once; with `begin_now == false`
+  /// the coroutine is created but not resumed until `begin()` (messages delivered before
+  /// that find nobody waiting and go to the mailbox).
   runner(orchestration_factory factory, json input, std::string instance_id,
-         std::vector<journal_entry> history = {}, int64_t clock_ms = 1000);
+         std::vector<journal_entry> history = {}, int64_t clock_ms = 1000,
+         bool begin_now = true);
   ~runner();
 
   runner(const runner&) = delete;
@@ -136,6 +209,31 @@ public:
   /// Delivers an outcome as a host would, resumes the coroutine if it waited for it, and
   /// persists. Returns whether the context accepted it (false: duplicate or unknown step).
   bool deliver(uint32_t step, outcome result);
+
+  /// Resumes the coroutine for the first time, if `begin_now` was false; then persists.
+  void begin();
+
+  /// Delivers a correlated message (`corr:<key>`) or a signal (`signal:<name>`) as the
+  /// instance actor does: to the oldest step waiting on the channel (resumed if the coroutine
+  /// waited for it), else into the journaled mailbox (`arrived`); then persists.
+  bool deliver_message(const std::string& channel, std::string payload);
+
+  /// Fires the timer of `step` (`ok`, `null`, as the timer host delivers it).
+  bool fire(uint32_t step);
+
+  /// `ctx.cancel()`, resuming the coroutine if that completed what it waited for; persists.
+  bool cancel();
+
+  /// Delivers outcomes the hosts give by themselves, lowest step first, until the
+  /// orchestration is done or stuck: steps `outcomes` answers (see `outcome_table::answers`),
+  /// except timers the context cancelled and timeouts (a timer right after a step that is
+  /// still open, other than a timer: `receive`/`signal` with a timeout, a call's
+  /// `total_timeout`), which only a script fires.
+  void settle(const outcome_table& outcomes, size_t max_deliveries = 100000);
+
+  /// Applies `script` in order, then settles. Stops early at non-determinism.
+  /// @throws std::logic_error for an action that cannot apply (naming it).
+  void play(const std::vector<script_action>& script, const outcome_table& outcomes);
 
   /// Loses every journal entry after the first `keep`, then restarts the orchestration from
   /// the top on what is left and resumes it once.
@@ -153,10 +251,20 @@ public:
   const journal_entry* scheduled(uint32_t step) const;
   /// One past the highest step the context issued or the journal holds.
   uint32_t step_horizon() const;
+  /// Timers the context cancelled (`take_output().cancelled_timers`) since the last start.
+  const std::set<uint32_t>& cancelled_timers() const noexcept { return cancelled_timers_; }
+  /// Whether `step` is a timer guarding the open step right before it (see `settle`).
+  bool is_open_timeout(uint32_t step) const;
 
   bool done() const noexcept { return frame_.handle && frame_.handle.done(); }
   const std::optional<std::string>& result() const noexcept { return frame_.promise->result(); }
   const std::optional<std::string>& failure() const noexcept { return frame_.promise->failure(); }
+  /// True when the failure is the instance's cancellation.
+  bool cancelled() const noexcept { return frame_.promise->cancelled(); }
+  /// Set when the orchestration returned `ctx.continue_as_new(input)`.
+  const std::optional<std::string>& continue_input() const noexcept {
+    return frame_.promise->continue_input();
+  }
   const std::optional<std::string>& nondeterminism() const { return ctx_->nondeterminism(); }
   const std::string& instance_id() const noexcept { return instance_id_; }
 
@@ -169,8 +277,9 @@ public:
   const std::vector<timer_command>& timers() const noexcept { return timers_; }
 
 private:
-  void start();
+  void start(bool resume);
   void persist();
+  void resume(const context::delivery& d);
   void stop() noexcept;
 
   orchestration_factory factory_;
@@ -183,6 +292,8 @@ private:
   std::vector<journal_entry> written_;
   std::vector<activity_command> activities_;
   std::vector<timer_command> timers_;
+  std::set<uint32_t> cancelled_timers_;
+  bool begun_ = false;
 };
 
 } // namespace convoy::replay

@@ -38,12 +38,20 @@ struct scenario {
   uint32_t version;
   json input;
   std::vector<scripted_outcome> scripted; ///< Outcomes that replace the activities' own.
+  /// What happens from outside, in order (messages, signals, timers, children's outcomes,
+  /// cancellation, outcomes in a chosen order); the run settles after it. An `act::start()`
+  /// in it delays the coroutine's first resume until that point.
+  std::vector<script_action> script = {};
 };
 
 /// The scenarios. Append new ones; never change or remove one whose files are committed.
 std::vector<scenario> scenarios() {
   json approved = {{"id", "A-1001"}, {"customer", "ada"}, {"amount", 250.0}};
   json rejected = {{"id", "A-1002"}, {"customer", "bob"}, {"amount", 5000.0}};
+  json paid = {{"id", "A-2001"}, {"customer", "ada"}, {"amount", 250.0}};
+  json over_limit = {{"id", "A-2002"}, {"customer", "bob"}, {"amount", 5000.0}};
+  json payment = {{"order", "A-2001"}, {"amount", 250.0}, {"method", "card"}};
+  json quote_request = {{"item", "widget"}, {"suppliers", {"acme", "globex", "initech"}}};
   return {
     {"hello-world", "hello(\"world\"): greet, a durable sleep, shout", "hello", 1, "world", {}},
     {"hello-shout-fails", "hello(\"world\") whose shout activity fails: the instance fails",
@@ -62,6 +70,80 @@ std::vector<scenario> scenarios() {
     {"steps-sink-unwritable",
      "steps whose record activity itself fails (its sink cannot be opened) at the first call",
      "steps", 1, json{{"count", 3}, {"sink", "/nonexistent-convoy-golden/sink"}}, {}},
+    // -- scripted: messages, signals, timers, children, chosen orders ---------------------------
+    {"order-v2-paid",
+     "order-processing v2: credit check, then the payment arrives while the order waits for "
+     "it (a direct completion of the receive), ship",
+     "order-processing", 2, paid, {},
+     {act::settle(), act::correlated(correlate("order-id", "A-2001"), payment)}},
+    {"order-v2-paid-early",
+     "order-processing v2: the payment arrives during the credit check (kept in the mailbox: "
+     "arrived), the receive consumes it at once (consumed), ship",
+     "order-processing", 2, paid, {},
+     {act::correlated(correlate("order-id", "A-2001"), payment)}},
+    {"order-v2-payment-timeout",
+     "order-processing v2: credit check, no payment within 5 s: the timeout fires first",
+     "order-processing", 2, paid, {}, {act::settle(), act::fire(2)}},
+    {"order-v2-rejected", "order-processing v2: over the credit limit, never waits for payment",
+     "order-processing", 2, over_limit, {}},
+    {"batch-three-items",
+     "batch: item 2 reaches the instance before its coroutine first runs (mailbox: arrived, "
+     "then consumed by the first receive), item 3 (last) arrives while it waits; stored",
+     "batch", 1, json{{"batch", "B-1"}, {"seq", 1}, {"value", 1.5}}, {},
+     {act::correlated(correlate("batch-id", "B-1"), json{{"batch", "B-1"}, {"seq", 2}, {"value", 2.5}}),
+      act::start(),
+      act::correlated(correlate("batch-id", "B-1"),
+                      json{{"batch", "B-1"}, {"seq", 3}, {"value", 4.0}, {"last", true}})}},
+    {"batch-timeout",
+     "batch: item 2 arrives, then 5 s pass without item 3: the receive's timeout fires, the "
+     "batch ends incomplete",
+     "batch", 1, json{{"batch", "B-2"}, {"seq", 1}, {"value", 1.0}}, {},
+     {act::correlated(correlate("batch-id", "B-2"), json{{"batch", "B-2"}, {"seq", 2}, {"value", 2.0}}),
+      act::fire()}},
+    {"best-quote-fast-wins",
+     "best-quote: three quotes answered out of order (2, 0, 1) for when_all, then the fast "
+     "carrier answers first and wins when_any",
+     "best-quote", 1, quote_request, {},
+     {act::deliver(2), act::deliver(0), act::deliver(1), act::deliver(3)}},
+    {"best-quote-slow-wins",
+     "best-quote: quotes in order, then the slow carrier's answer is delivered first and wins "
+     "when_any (the fast carrier's step stays open, abandoned)",
+     "best-quote", 1, quote_request, {},
+     {act::deliver(0), act::deliver(1), act::deliver(2), act::deliver(4)}},
+    {"trip-booked", "trip (saga): flight, hotel and car booked, no compensation", "trip", 1,
+     json{{"to", "Lisbon"}}, {}},
+    {"trip-rolled-back",
+     "trip (saga): flight and hotel booked, the car is unavailable: the hotel then the flight "
+     "are cancelled (compensations in reverse order)",
+     "trip", 1, json{{"to", "Lisbon"}, {"unavailable", "car"}}, {}},
+    {"greet-all-children",
+     "greet-all: three awaited children (ctx.child) complete out of order (2, 0, 1), then a "
+     "detached audit child (start_child)",
+     "greet-all", 1, json{"ada", "bob", "cy"}, {},
+     {act::succeed(2, "HELLO, CY!"), act::succeed(0, "HELLO, ADA!"),
+      act::succeed(1, "HELLO, BOB!")}},
+    {"greet-all-child-fails",
+     "greet-all: the second child fails, the others succeed: when_all raises the failure after "
+     "all finished, the instance fails",
+     "greet-all", 1, json{"ada", "bob", "cy"}, {},
+     {act::succeed(0, "HELLO, ADA!"), act::fail(1, "child greet-all.1 failed: shout service down"),
+      act::succeed(2, "HELLO, CY!")}},
+    {"counter-stop-before-restart",
+     "counter: signals add 5 and add 7, then \"stop\" before the third: ends with the total "
+     "(no continue_as_new)",
+     "counter", 1, json::object(), {},
+     {act::signal("add", 5), act::signal("add", 7), act::signal("add", "stop")}},
+    {"counter-idle-timeout",
+     "counter: one add signal, then 10 s without a signal: the signal's timeout fires",
+     "counter", 1, json{{"total", 10}, {"runs", 2}}, {}, {act::signal("add", 4), act::fire()}},
+    {"counter-continues",
+     "counter: three add signals: the run ends with continue_as_new carrying the total",
+     "counter", 1, json::object(), {},
+     {act::signal("add", 1), act::signal("add", 2), act::signal("add", 3)}},
+    {"order-v2-cancelled",
+     "order-processing v2 cancelled while it waits for the payment: cancelled_error escapes "
+     "(no example catches it), the instance ends cancelled",
+     "order-processing", 2, paid, {}, {act::settle(), act::cancel()}},
   };
 }
 
@@ -81,8 +163,17 @@ expected<golden> record_scenario(const registry& reg, const scenario& s) {
   g.instance_id = "golden-" + s.name;
   g.about = s.about;
   g.input = s.input;
-  runner r(*factory, s.input, g.instance_id);
-  r.run(outcomes);
+  bool deferred = std::any_of(s.script.begin(), s.script.end(), [](const script_action& a) {
+    return a.what == script_action::kind::start;
+  });
+  for (const auto& a : s.script)
+    g.script.push_back(to_string(a));
+  runner r(*factory, s.input, g.instance_id, {}, 1000, !deferred);
+  try {
+    r.play(s.script, outcomes);
+  } catch (const std::logic_error& e) {
+    return failure{s.name + ": " + e.what()};
+  }
   if (r.nondeterminism())
     return failure{s.name + ": non-determinism while recording: " + *r.nondeterminism()};
   if (!r.done())
@@ -90,11 +181,14 @@ expected<golden> record_scenario(const registry& reg, const scenario& s) {
                    + std::to_string(r.pending().size())};
   if (r.result())
     g.result = json::parse(*r.result());
-  else if (r.failure())
+  else if (r.failure()) {
     g.failure = *r.failure();
+    g.cancelled = r.cancelled();
+  } else if (r.continue_input())
+    g.continue_as_new = json::parse(*r.continue_input());
   else
-    return failure{s.name + ": the orchestration ended with neither a result nor a failure "
-                            "(continue_as_new?), which golden files do not record yet"};
+    return failure{s.name + ": the orchestration ended with neither a result, a failure nor "
+                            "continue_as_new"};
   g.entries = r.journal();
   return g;
 }
@@ -277,7 +371,12 @@ int main(int argc, char** argv) {
       continue;
     }
     std::cout << (exists ? "replaced " : "recorded ") << s.name << " (" << g.entries.size()
-              << " entries, " << (g.result ? "result " + g.result->dump() : "failure") << ")\n";
+              << " entries, "
+              << (g.result            ? "result " + g.result->dump()
+                  : g.continue_as_new ? "continue_as_new " + g.continue_as_new->dump()
+                  : g.cancelled       ? "cancelled: " + *g.failure
+                                      : "failure: " + *g.failure)
+              << ")\n";
   }
   // Seeds from every golden pair on disk, old scenarios included.
   std::vector<golden> goldens;
