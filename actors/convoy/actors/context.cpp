@@ -429,6 +429,8 @@ context::delivery context::deliver(uint32_t step, outcome result) {
   auto i = steps_.find(step);
   if (nondeterminism_ || i == steps_.end() || !i->second.scheduled || i->second.result)
     return out;
+  if (i->second.abandoned && result.what != outcome::kind::cancelled)
+    return out; // a when_any loser answering late: nobody wants it, nothing to journal
   if (!i->second.channel.empty()) {
     auto& waiters = channel_waiters_[i->second.channel];
     waiters.erase(std::remove(waiters.begin(), waiters.end(), step), waiters.end());
@@ -464,8 +466,9 @@ context::delivery context::deliver_message(const std::string& channel, std::stri
   json body = json::parse(payload, nullptr, false);
   if (body.is_discarded())
     body = payload;
-  output_.entries.push_back(journal_entry{0, entry_event::arrived, op_kind::receive, 0,
-                                          json{{"channel", channel}, {"body", body}}.dump()});
+  auto op = channel.rfind("signal:", 0) == 0 ? op_kind::signal : op_kind::receive;
+  output_.entries.push_back(
+    journal_entry{0, entry_event::arrived, op, 0, json{{"channel", channel}, {"body", body}}.dump()});
   mailbox_[channel].push_back(std::move(payload));
   return delivery{true, {}};
 }
@@ -477,6 +480,8 @@ context::delivery context::cancel() {
   auto steps = parked_->steps;
   for (auto s : steps)
     if (!has_outcome(s)) {
+      if (steps_[s].op == op_kind::sleep)
+        output_.cancelled_timers.push_back(timer_command{s, 0}); // no stray timer fires later
       auto d = deliver(s, outcome{outcome::kind::cancelled, "cancelled by request"});
       out.accepted = out.accepted || d.accepted;
       if (d.resume)
