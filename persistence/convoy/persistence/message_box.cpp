@@ -238,9 +238,32 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
   argv.push_back(std::to_string(cp.acks.size()));
   for (auto& id : cp.acks)
     argv.push_back(std::move(id));
-  commands_->command(std::move(argv), [done = std::move(done)](redis_value v) {
-    done(classify(v), v.is_error() ? v.str : std::string{});
-  });
+  if (config_.level == durability::local) {
+    commands_->command(std::move(argv), [done = std::move(done)](redis_value v) {
+      done(classify(v), v.is_error() ? v.str : std::string{});
+    });
+    return;
+  }
+  // Replicated: WAIT right behind the write on the same connection. It covers every earlier
+  // write of the connection, so pipelined persistence points of many instances share the
+  // replication round trip.
+  auto written = std::make_shared<redis_value>();
+  commands_->command(std::move(argv), [written](redis_value v) { *written = std::move(v); });
+  auto replicas = config_.replicas;
+  commands_->command({"WAIT", std::to_string(replicas), std::to_string(config_.wait_timeout.count())},
+                     [written, replicas, done = std::move(done)](redis_value w) {
+                       if (written->is_error()) {
+                         done(classify(*written), written->str);
+                       } else if (w.is_error()) {
+                         done(store_status::unavailable, "WAIT failed: " + w.str);
+                       } else if (w.integer < replicas) {
+                         done(store_status::unavailable,
+                              "not acknowledged: WAIT saw " + std::to_string(w.integer) + " of "
+                                + std::to_string(replicas) + " replicas");
+                       } else {
+                         done(store_status::ok, {});
+                       }
+                     });
 }
 
 void message_box::ack(const std::string& host, std::vector<std::string> message_ids) {

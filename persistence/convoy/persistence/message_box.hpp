@@ -15,10 +15,23 @@
 
 namespace convoy::persistence {
 
+/// When a persistence point counts as acknowledged.
+enum class durability : uint8_t {
+  /// When the master applied it. A master crash before replication can lose it (Convoy then
+  /// replays from what the new master holds: effects may repeat, idempotency keys dedupe).
+  local,
+  /// When `WAIT` confirms `replicas` replicas hold it too. A short count is "not acknowledged"
+  /// (the write may still be there): the instance retries it, idempotently.
+  replicated,
+};
+
 struct message_box_config {
   redis_endpoint endpoint;
   /// Prepended to every key (see keys.hpp).
   std::string prefix = "convoy:";
+  durability level = durability::local;
+  int replicas = 1;
+  std::chrono::milliseconds wait_timeout{1000};
 };
 
 /// One entry of a host queue (a Redis Stream entry).

@@ -4,6 +4,10 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <cstdlib>
+#include <memory>
+#include <string_view>
+
 #include <event2/event.h>
 
 #include <condition_variable>
@@ -67,6 +71,70 @@ bool parse_address(const std::string& text, redis_endpoint& out) {
   out.host = host;
   out.port = static_cast<uint16_t>(port);
   return true;
+}
+
+std::variant<redis_endpoint, std::string> resolve_master(const redis_endpoint& ep) {
+  std::string problems;
+  timeval timeout{0, 300000};
+  auto fail = [&](const std::string& sentinel, const std::string& why) {
+    problems += (problems.empty() ? "" : "; ") + sentinel + ": " + why;
+  };
+  for (const auto& sentinel : ep.sentinels) {
+    redis_endpoint s;
+    if (!parse_address(sentinel, s)) {
+      fail(sentinel, "not host:port");
+      continue;
+    }
+    std::unique_ptr<redisContext, void (*)(redisContext*)> c(
+      redisConnectWithTimeout(s.host.c_str(), s.port, timeout), &redisFree);
+    if (!c || c->err) {
+      fail(sentinel, c ? c->errstr : "out of memory");
+      continue;
+    }
+    redisSetTimeout(c.get(), timeout);
+    auto reply = static_cast<redisReply*>(
+      redisCommand(c.get(), "SENTINEL get-master-addr-by-name %s", ep.master_name.c_str()));
+    if (reply == nullptr) {
+      fail(sentinel, "no answer");
+      continue;
+    }
+    std::unique_ptr<redisReply, void (*)(void*)> owned(reply, &freeReplyObject);
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+      fail(sentinel, "does not know master '" + ep.master_name + "'");
+      continue;
+    }
+    redis_endpoint master = ep;
+    master.sentinels.clear();
+    master.host.assign(reply->element[0]->str, reply->element[0]->len);
+    master.port = static_cast<uint16_t>(std::atoi(reply->element[1]->str));
+    // Trust but verify: only a server that says it is a master gets our writes.
+    std::unique_ptr<redisContext, void (*)(redisContext*)> m(
+      redisConnectWithTimeout(master.host.c_str(), master.port, timeout), &redisFree);
+    if (!m || m->err) {
+      fail(sentinel, "its master " + master.address() + " is unreachable");
+      continue;
+    }
+    redisSetTimeout(m.get(), timeout);
+    if (!master.password.empty()) {
+      auto auth = static_cast<redisReply*>(
+        master.user.empty() ? redisCommand(m.get(), "AUTH %s", master.password.c_str())
+                            : redisCommand(m.get(), "AUTH %s %s", master.user.c_str(),
+                                           master.password.c_str()));
+      if (auth)
+        freeReplyObject(auth);
+    }
+    auto role = static_cast<redisReply*>(redisCommand(m.get(), "ROLE"));
+    bool is_master = role && role->type == REDIS_REPLY_ARRAY && role->elements > 0
+                     && std::string_view(role->element[0]->str, role->element[0]->len) == "master";
+    if (role)
+      freeReplyObject(role);
+    if (!is_master) {
+      fail(sentinel, master.address() + " does not say ROLE master (yet)");
+      continue;
+    }
+    return master;
+  }
+  return "no Sentinel named a usable master for '" + ep.master_name + "' (" + problems + ")";
 }
 
 namespace {
@@ -189,7 +257,14 @@ struct redis_connection::state {
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
     std::unique_ptr<callback> cb(static_cast<callback*>(privdata));
     if (reply != nullptr) {
-      (*cb)(convert(static_cast<redisReply*>(reply)));
+      auto value = convert(static_cast<redisReply*>(reply));
+      // A demoted master answers writes with READONLY: leave it, so the next command asks
+      // the Sentinels again. (Sentinel also drops clients when it reconfigures a server.)
+      bool demoted = value.is_error() && value.str.rfind("READONLY", 0) == 0;
+      (*cb)(std::move(value));
+      if (demoted && !static_cast<state*>(ac->data)->endpoint.sentinels.empty()
+          && !(ac->c.flags & REDIS_DISCONNECTING))
+        redisAsyncDisconnect(ac);
       return;
     }
     auto st = static_cast<state*>(ac->data);
@@ -202,7 +277,17 @@ struct redis_connection::state {
   bool ensure_connected() {
     if (ac != nullptr)
       return true;
-    ac = redisAsyncConnect(endpoint.host.c_str(), endpoint.port);
+    redis_endpoint target = endpoint;
+    if (!endpoint.sentinels.empty()) {
+      // Blocks the loop for at most a few short timeouts, and only while reconnecting.
+      auto resolved = resolve_master(endpoint);
+      if (auto err = std::get_if<std::string>(&resolved)) {
+        last_error = *err;
+        return false;
+      }
+      target = std::get<redis_endpoint>(resolved);
+    }
+    ac = redisAsyncConnect(target.host.c_str(), target.port);
     if (ac == nullptr) {
       last_error = "out of memory";
       return false;

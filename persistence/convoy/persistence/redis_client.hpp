@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace convoy::persistence {
@@ -18,9 +19,25 @@ struct redis_endpoint {
   uint16_t port = 6379;
   std::string user;
   std::string password;
+  /// When not empty, `host:port` is ignored: the master of `master_name` is asked of these
+  /// Sentinels ("host:port" each) on every (re)connect, and its ROLE is checked before use.
+  std::vector<std::string> sentinels;
+  std::string master_name = "convoy";
 
-  std::string address() const { return host + ":" + std::to_string(port); }
+  std::string address() const {
+    if (sentinels.empty())
+      return host + ":" + std::to_string(port);
+    std::string out = "master '" + master_name + "' via Sentinels";
+    for (const auto& s : sentinels)
+      out += " " + s;
+    return out;
+  }
 };
+
+/// Asks the Sentinels for the current master of `ep.master_name` and checks that it answers
+/// ROLE as a master (a restarted old master can serve, empty, for seconds before Sentinel
+/// demotes it). Blocking, with short timeouts. Returns the master, or an error message.
+std::variant<redis_endpoint, std::string> resolve_master(const redis_endpoint& ep);
 
 /// Parses "host:port" (or ":port", or "host"); returns false on a malformed value.
 bool parse_address(const std::string& text, redis_endpoint& out);

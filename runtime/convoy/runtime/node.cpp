@@ -25,6 +25,10 @@ node::node(node_config config, const registry& orchestrations)
   persistence::message_box_config mcfg;
   mcfg.endpoint = config_.redis;
   mcfg.prefix = config_.prefix;
+  mcfg.level = config_.durability == "replicated" ? persistence::durability::replicated
+                                                  : persistence::durability::local;
+  mcfg.replicas = config_.replicas;
+  mcfg.wait_timeout = config_.wait_timeout;
   box_ = std::make_unique<persistence::message_box>(std::move(mcfg));
 }
 

@@ -39,6 +39,15 @@ std::string validate(const node_config& cfg) {
     return "timing.poll_block_ms must be between 10 and 60000";
   if (cfg.timer_poll.count() < 10)
     return "timing.timer_poll_ms must be at least 10";
+  if (cfg.durability != "local" && cfg.durability != "replicated")
+    return "messagebox.durability '" + cfg.durability + "' must be local or replicated";
+  if (cfg.durability == "replicated" && (cfg.replicas < 1 || cfg.replicas > 16))
+    return "messagebox.replicas must be between 1 and 16 with replicated durability";
+  for (const auto& s : cfg.redis.sentinels) {
+    persistence::redis_endpoint probe;
+    if (!persistence::parse_address(s, probe) || s.find(':') == std::string::npos)
+      return "messagebox.sentinels: '" + s + "' is not host:port";
+  }
   if (cfg.max_instances == 0)
     return "processing.max_instances must be positive";
   static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error"};
@@ -157,6 +166,11 @@ std::variant<node_config, std::string> load_node_config(const std::string& path)
   r.get("messagebox.address", address);
   r.get("messagebox.prefix", cfg.prefix);
   r.get("messagebox.user", cfg.redis.user);
+  r.get_list("messagebox.sentinels", cfg.redis.sentinels);
+  r.get("messagebox.master_name", cfg.redis.master_name);
+  r.get("messagebox.durability", cfg.durability);
+  r.get("messagebox.replicas", cfg.replicas);
+  r.get_ms("messagebox.wait_timeout_ms", cfg.wait_timeout);
   std::string password_env;
   r.get("messagebox.password_env", password_env);
   r.get_ms("timing.reclaim_idle_ms", cfg.reclaim_idle);

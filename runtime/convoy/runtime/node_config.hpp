@@ -21,6 +21,11 @@ struct node_config {
 
   persistence::redis_endpoint redis;
   std::string prefix = "convoy:";
+  /// "local" or "replicated" (acknowledge persistence points only once `replicas` replicas
+  /// confirm them with WAIT, waiting at most `wait_timeout`).
+  std::string durability = "local";
+  int replicas = 1;
+  std::chrono::milliseconds wait_timeout{1000};
 
   /// Queue entries left unacknowledged this long by a consumer are taken over by another.
   std::chrono::milliseconds reclaim_idle{5000};
