@@ -74,6 +74,22 @@ std::string render(const redisReply& reply) {
   }
 }
 
+/// Sends one command on an open connection and renders its reply.
+template <class Args>
+std::string run_on(redisContext& ctx, const Args& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& arg : args) {
+    argv.push_back(arg.data());
+    lens.push_back(arg.size());
+  }
+  reply_ptr reply{static_cast<redisReply*>(
+    redisCommandArgv(&ctx, static_cast<int>(argv.size()), argv.data(), lens.data()))};
+  if (!reply)
+    return std::string{"ERR:"} + ctx.errstr;
+  return render(*reply);
+}
+
 std::string run(const std::string& host, std::uint16_t port,
                 std::initializer_list<std::string> args, std::chrono::milliseconds timeout) {
   auto ctx = connect(host, port, timeout);
@@ -81,17 +97,7 @@ std::string run(const std::string& host, std::uint16_t port,
     return "ERR:cannot allocate a hiredis context";
   if (ctx->err != 0)
     return std::string{"ERR:connect "} + host + ':' + std::to_string(port) + ": " + ctx->errstr;
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& arg : args) {
-    argv.push_back(arg.data());
-    lens.push_back(arg.size());
-  }
-  reply_ptr reply{static_cast<redisReply*>(redisCommandArgv(
-    ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()))};
-  if (!reply)
-    return std::string{"ERR:"} + ctx->errstr;
-  return render(*reply);
+  return run_on(*ctx, args);
 }
 
 /// `redis-server` on `PATH`, or an empty path.
@@ -130,17 +136,32 @@ std::string tail(const std::filesystem::path& file, size_t lines = 20) {
 
 redis_server redis_server::start(const std::filesystem::path& dir,
                                  std::vector<std::string> extra_args) {
+  return start_impl(dir, std::move(extra_args), 0);
+}
+
+redis_server redis_server::start_on_port(const std::filesystem::path& dir,
+                                         std::uint16_t port,
+                                         std::vector<std::string> extra_args) {
+  if (port == 0)
+    throw std::invalid_argument("convoy::test::redis_server::start_on_port: port 0");
+  return start_impl(dir, std::move(extra_args), port);
+}
+
+redis_server redis_server::start_impl(const std::filesystem::path& dir,
+                                      std::vector<std::string> extra_args,
+                                      std::uint16_t fixed_port) {
   auto binary = find_on_path("redis-server");
   if (binary.empty())
     throw std::runtime_error("convoy::test::redis_server: redis-server not found on PATH "
                              "(install it with scripts/install-deps)");
   std::filesystem::create_directories(dir);
   const auto abs_dir = std::filesystem::absolute(dir);
-  constexpr int max_attempts = 3;
+  // A fixed port gets one attempt: there is no other port to move to.
+  const int max_attempts = fixed_port != 0 ? 1 : 3;
   std::string failure;
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     redis_server srv;
-    srv.port_ = free_loopback_port();
+    srv.port_ = fixed_port != 0 ? fixed_port : free_loopback_port();
     const auto port = std::to_string(srv.port_);
     srv.log_file_ = abs_dir / ("redis-" + port + ".log");
     const auto out_file = abs_dir / ("redis-" + port + ".out");
@@ -180,6 +201,34 @@ std::string redis_server::address() const {
 
 std::string redis_server::command(std::initializer_list<std::string> args) const {
   return run(host_, port_, args, 10s);
+}
+
+std::string redis_command(std::uint16_t port, std::initializer_list<std::string> args,
+                          std::chrono::milliseconds timeout) {
+  return run("127.0.0.1", port, args, timeout);
+}
+
+std::vector<std::string>
+redis_commands(std::uint16_t port, std::initializer_list<std::vector<std::string>> commands,
+               std::chrono::milliseconds timeout) {
+  const std::string host = "127.0.0.1";
+  std::vector<std::string> replies;
+  auto ctx = connect(host, port, timeout);
+  std::string broken;
+  if (!ctx)
+    broken = "ERR:cannot allocate a hiredis context";
+  else if (ctx->err != 0)
+    broken = "ERR:connect " + host + ':' + std::to_string(port) + ": " + ctx->errstr;
+  for (const auto& args : commands) {
+    if (broken.empty()) {
+      replies.push_back(run_on(*ctx, args));
+      if (ctx->err != 0)
+        broken = replies.back();
+    } else {
+      replies.push_back(broken);
+    }
+  }
+  return replies;
 }
 
 long long redis_server::command_int(std::initializer_list<std::string> args) const {

@@ -2,6 +2,7 @@
 
 #include "convoy/test/process.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
@@ -25,6 +26,13 @@ public:
   /// Throws `std::runtime_error`, with the tail of its log, if it never answers.
   static redis_server start(const std::filesystem::path& dir,
                             std::vector<std::string> extra_args = {});
+
+  /// Like `start`, but on the given `port` and without retrying elsewhere: for bringing a
+  /// killed server back where its clients (and Sentinel) expect it, on the same `dir`.
+  /// Throws `std::runtime_error`, with the tail of its log, if it never answers (e.g. the
+  /// port is taken).
+  static redis_server start_on_port(const std::filesystem::path& dir, std::uint16_t port,
+                                    std::vector<std::string> extra_args = {});
 
   redis_server(redis_server&&) noexcept = default;
 
@@ -93,10 +101,34 @@ public:
 private:
   redis_server() = default;
 
+  /// Shared by `start` (no `fixed_port`: free ports, retried) and `start_on_port`.
+  static redis_server start_impl(const std::filesystem::path& dir,
+                                 std::vector<std::string> extra_args,
+                                 std::uint16_t fixed_port);
+
   std::string host_ = "127.0.0.1";
   std::uint16_t port_ = 0;
   std::filesystem::path log_file_;
   child_process process_;
 };
+
+/// Runs one command against `127.0.0.1:port` over a fresh synchronous connection.
+///
+/// Renders the reply like `redis_server::command` (errors, including a failed connection or
+/// a timeout, prefixed `ERR:`) and works for any server on loopback, Sentinels included.
+/// Blocks at most about `timeout` for the connect and again for the reply.
+std::string redis_command(std::uint16_t port, std::initializer_list<std::string> args,
+                          std::chrono::milliseconds timeout = std::chrono::seconds{10});
+
+/// Runs `commands` in order over one connection to `127.0.0.1:port` and returns their
+/// replies, rendered like `redis_command`.
+///
+/// Needed where the connection matters: `WAIT` only counts the writes of its own
+/// connection, so a `WAIT` sent through `redis_command` (a fresh connection each call)
+/// returns at once, having nothing to wait for. Once the connection fails, the remaining
+/// replies are that error. Each reply takes at most about `timeout`.
+std::vector<std::string>
+redis_commands(std::uint16_t port, std::initializer_list<std::vector<std::string>> commands,
+               std::chrono::milliseconds timeout = std::chrono::seconds{10});
 
 } // namespace convoy::test
