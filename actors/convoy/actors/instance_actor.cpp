@@ -266,8 +266,18 @@ void on_claimed(instance_actor* self, claim_result& r) {
   if (is_final(st.record.status)) {
     std::vector<std::string> ids;
     for (auto& m : st.backlog) {
-      spdlog::warn("instance {} is {}: message {} reported as zombie and acknowledged", st.id,
-                   to_string(st.record.status), m.message_id);
+      // Late outcomes (a when_any loser's reply, a timer) are expected; a message or signal
+      // nobody will consume is a zombie, worth an operator's attention.
+      bool expected = m.what == instance_message::kind::result
+                      || m.what == instance_message::kind::timer
+                      || m.what == instance_message::kind::start;
+      if (expected)
+        spdlog::debug("instance {} is {}: late {} for step {} dropped", st.id,
+                      to_string(st.record.status),
+                      m.what == instance_message::kind::timer ? "timer" : "outcome", m.step);
+      else
+        spdlog::warn("instance {} is {}: message {} reported as zombie and acknowledged", st.id,
+                     to_string(st.record.status), m.message_id);
       ids.push_back(m.message_id);
     }
     st.svc->store->ack(st.svc->host, std::move(ids));
