@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(a_persistence_point_enqueues_activities_timers_and_acks_ato
   BOOST_TEST(start[0].field("kind") == "start");
   auto c = claim("i3", "node-a");
   auto cp = step("i3", c.record.epoch, 1);
-  cp.activities.push_back(activity_command{0, "greet", "\"x\"", "i3/0"});
+  cp.activities.push_back(activity_command{0, "greet", "\"x\"", "i3/0", ""});
   cp.timers.push_back(timer_command{1, 12345});
   cp.acks.push_back(start[0].id);
   BOOST_TEST((write(cp).first == store_status::ok));

@@ -93,11 +93,14 @@ std::string correlation::shape() const {
 // -- step_awaiter ----------------------------------------------------------------------------------
 
 bool step_awaiter::await_ready() const noexcept {
-  return ctx_->has_outcome(step_);
+  return ctx_->has_outcome(step_) || (race_ && ctx_->has_outcome(*race_));
 }
 
 void step_awaiter::await_suspend(std::coroutine_handle<> waiter) noexcept {
-  ctx_->park({step_}, false, waiter);
+  if (race_)
+    ctx_->park({step_, *race_}, true, waiter);
+  else
+    ctx_->park({step_}, false, waiter);
 }
 
 outcome step_awaiter::take() const {
@@ -179,11 +182,7 @@ context::context(std::string instance_id, const std::vector<journal_entry>& hist
   }
 }
 
-context::scheduled_step context::schedule(op_kind op, std::string_view target, uint64_t hash,
-                                          std::string scheduled_payload) {
-  auto step = next_step_++;
-  if (nondeterminism_)
-    return {step, false};
+bool context::check_recorded(uint32_t step, op_kind op, std::string_view target, uint64_t hash) {
   if (auto i = steps_.find(step); i != steps_.end()) {
     const auto& recorded = i->second;
     if (!recorded.scheduled) {
@@ -196,14 +195,22 @@ context::scheduled_step context::schedule(op_kind op, std::string_view target, u
                         + std::string(to_string(op)) + " '" + std::string(target) + "' (hash "
                         + std::to_string(hash) + ")";
     }
-    return {step, false};
+    return true;
   }
   if (has_history_ && step <= last_recorded_step_) {
     nondeterminism_ = "step " + std::to_string(step) + ": code issues "
                       + std::string(to_string(op)) + " '" + std::string(target)
                       + "' but the journal has no such step";
-    return {step, false};
+    return true;
   }
+  return false;
+}
+
+context::scheduled_step context::schedule(op_kind op, std::string_view target, uint64_t hash,
+                                          std::string scheduled_payload) {
+  auto step = next_step_++;
+  if (nondeterminism_ || check_recorded(step, op, target, hash))
+    return {step, false};
   auto& st = steps_[step];
   st.op = op;
   st.hash = hash;
@@ -328,18 +335,11 @@ std::string context::record(op_kind op, std::string_view target,
   auto hash = operation_hash(op, target, "");
   if (nondeterminism_)
     return live_value();
-  if (auto i = steps_.find(step); i != steps_.end()) {
-    if (i->second.op != op || i->second.hash != hash || !i->second.result) {
-      nondeterminism_ = "step " + std::to_string(step) + ": journal recorded "
-                        + std::string(to_string(i->second.op)) + " but the code now reads "
-                        + std::string(to_string(op)) + " " + std::string(target);
-      return live_value();
-    }
-    return i->second.result->payload;
-  }
-  if (has_history_ && step <= last_recorded_step_) {
-    nondeterminism_ = "step " + std::to_string(step) + ": code reads " + std::string(to_string(op))
-                      + " but the journal has no such step";
+  if (check_recorded(step, op, target, hash)) {
+    if (!nondeterminism_ && steps_[step].result)
+      return steps_[step].result->payload;
+    if (!nondeterminism_)
+      nondeterminism_ = "step " + std::to_string(step) + ": journal holds no recorded value";
     return live_value();
   }
   auto value = live_value();

@@ -151,7 +151,10 @@ inline correlation correlate(std::string property, std::string value) {
 /// they are `co_await`ed (see CAF-0.17-NOTES.md).
 class step_awaiter {
 public:
-  step_awaiter(context& ctx, uint32_t step) noexcept : ctx_(&ctx), step_(step) {}
+  /// @param race a timer step raced against this one (a timeout), if any.
+  step_awaiter(context& ctx, uint32_t step, std::optional<uint32_t> race = std::nullopt) noexcept
+    : ctx_(&ctx), step_(step), race_(race) {}
+  /// Ready when the step (or the raced timer) has an outcome.
   bool await_ready() const noexcept;
   void await_suspend(std::coroutine_handle<> waiter) noexcept;
   uint32_t step() const noexcept { return step_; }
@@ -162,24 +165,22 @@ protected:
   outcome take() const;
   context* ctx_;
   uint32_t step_;
+  std::optional<uint32_t> race_;
 };
 
 /// Awaitable of `ctx.call<R>(...)` and `ctx.child<R>(...)`: yields the result as `R`.
 template <class R>
 class call_awaiter : public step_awaiter {
 public:
+  /// @param deadline_step the durable timer enforcing `total_timeout`, if any.
   call_awaiter(context& ctx, uint32_t step, std::string target,
                std::optional<uint32_t> deadline_step = std::nullopt) noexcept
-    : step_awaiter(ctx, step), target_(std::move(target)), deadline_step_(deadline_step) {}
+    : step_awaiter(ctx, step, deadline_step), target_(std::move(target)) {}
 
-  bool await_ready() const noexcept;
-  void await_suspend(std::coroutine_handle<> waiter) noexcept;
   R await_resume();
 
 private:
   std::string target_;
-  /// The durable timer enforcing `total_timeout`, if any.
-  std::optional<uint32_t> deadline_step_;
 };
 
 /// Awaitable of `ctx.sleep(d)`: completes when the durable timer fires.
@@ -195,14 +196,9 @@ template <class M, bool WithTimeout>
 class message_awaiter : public step_awaiter {
 public:
   message_awaiter(context& ctx, uint32_t step, std::optional<uint32_t> timer) noexcept
-    : step_awaiter(ctx, step), timer_(timer) {}
+    : step_awaiter(ctx, step, timer) {}
 
-  bool await_ready() const noexcept;
-  void await_suspend(std::coroutine_handle<> waiter) noexcept;
   std::conditional_t<WithTimeout, std::optional<M>, M> await_resume();
-
-private:
-  std::optional<uint32_t> timer_;
 };
 
 /// Returned by `ctx.continue_as_new(input)`; `co_return` it to restart the instance with a
@@ -391,6 +387,9 @@ private:
   };
   scheduled_step schedule(op_kind op, std::string_view target, uint64_t hash,
                           std::string scheduled_payload);
+  /// Checks a new step against the journal: true when the journal already holds it (then it
+  /// must be the same operation, else non-determinism is set); false when it is new.
+  bool check_recorded(uint32_t step, op_kind op, std::string_view target, uint64_t hash);
   std::pair<uint32_t, std::optional<uint32_t>>
   schedule_call(const std::string& activity, std::string args, const call_options& options);
   uint32_t schedule_channel(op_kind op, const correlation& c);
@@ -547,29 +546,16 @@ detail::any_of when_any(std::vector<A>& awaiters) {
 // -- awaiter implementations -------------------------------------------------------------------
 
 template <class R>
-bool call_awaiter<R>::await_ready() const noexcept {
-  return ctx_->has_outcome(step_) || (deadline_step_ && ctx_->has_outcome(*deadline_step_));
-}
-
-template <class R>
-void call_awaiter<R>::await_suspend(std::coroutine_handle<> waiter) noexcept {
-  if (deadline_step_)
-    ctx_->park({step_, *deadline_step_}, true, waiter);
-  else
-    ctx_->park({step_}, false, waiter);
-}
-
-template <class R>
 R call_awaiter<R>::await_resume() {
-  if (deadline_step_) {
+  if (race_) {
     // A result that arrived counts even if the deadline fired too: it was paid for.
     bool timed_out = !ctx_->has_outcome(step_);
     if (timed_out) {
       ctx_->abandon(step_);
-      (void) ctx_->take(*deadline_step_);
+      (void) ctx_->take(*race_);
       throw activity_error(target_, step_, "timed out (total_timeout)");
     }
-    ctx_->abandon(*deadline_step_);
+    ctx_->abandon(*race_);
   }
   auto result = take();
   if (!result.ok())
@@ -581,29 +567,16 @@ R call_awaiter<R>::await_resume() {
 }
 
 template <class M, bool W>
-bool message_awaiter<M, W>::await_ready() const noexcept {
-  return ctx_->has_outcome(step_) || (timer_ && ctx_->has_outcome(*timer_));
-}
-
-template <class M, bool W>
-void message_awaiter<M, W>::await_suspend(std::coroutine_handle<> waiter) noexcept {
-  if (timer_)
-    ctx_->park({step_, *timer_}, true, waiter);
-  else
-    ctx_->park({step_}, false, waiter);
-}
-
-template <class M, bool W>
 std::conditional_t<W, std::optional<M>, M> message_awaiter<M, W>::await_resume() {
   if constexpr (W) {
     // A message that arrived is taken even if the timer fired too: never drop a message.
     bool timed_out = !ctx_->has_outcome(step_);
     if (timed_out) {
       ctx_->abandon(step_);
-      (void) ctx_->take(*timer_);
+      (void) ctx_->take(*race_);
       return std::nullopt;
     }
-    ctx_->abandon(*timer_);
+    ctx_->abandon(*race_);
   }
   auto result = take();
   if (!result.ok())

@@ -60,6 +60,31 @@ struct instance_state {
 
 using instance_actor = caf::stateful_actor<instance_state>;
 
+/// Empties the backlog of an instance that will consume no more messages and returns their
+/// ids for acknowledgement. With `report`, says what each was: late outcomes and timers are
+/// expected (a when_any loser's reply); a message or signal nobody will consume is a zombie,
+/// worth an operator's attention.
+std::vector<std::string> take_backlog_ids(instance_state& st, bool report,
+                                          std::string_view status) {
+  std::vector<std::string> ids;
+  for (auto& m : st.backlog) {
+    if (report) {
+      bool expected = m.what == instance_message::kind::result
+                      || m.what == instance_message::kind::timer
+                      || m.what == instance_message::kind::start;
+      if (expected)
+        spdlog::debug("instance {} is {}: late {} for step {} dropped", st.id, status,
+                      m.what == instance_message::kind::timer ? "timer" : "outcome", m.step);
+      else
+        spdlog::warn("instance {} is {}: message {} reported as zombie and acknowledged", st.id,
+                     status, m.message_id);
+    }
+    ids.push_back(std::move(m.message_id));
+  }
+  st.backlog.clear();
+  return ids;
+}
+
 void persist(instance_actor* self, checkpoint cp);
 
 void send_write(instance_actor* self) {
@@ -130,13 +155,9 @@ void checkpoint_progress(instance_actor* self) {
   if (is_final(cp.status)) {
     st.finishing = true;
     // Whatever is still queued for this instance will never be consumed: acknowledge it with
-    // the final write and report it (BizTalk calls these zombies).
-    for (auto& m : st.backlog) {
-      spdlog::warn("instance {}: message {} arrived for a finishing instance (zombie)", st.id,
-                   m.message_id);
-      st.acks.push_back(m.message_id);
-    }
-    st.backlog.clear();
+    // the final write.
+    for (auto& id : take_backlog_ids(st, true, to_string(cp.status)))
+      st.acks.push_back(std::move(id));
   } else if (out.empty() && st.acks.empty() && st.record.status == cp.status && !cp.reset) {
     return; // nothing new to record
   }
@@ -231,9 +252,8 @@ void suspend_unrunnable(instance_actor* self, std::string why) {
   cp.generation = st.record.generation;
   cp.status = instance_status::suspended;
   cp.error = std::move(why);
-  for (auto& m : st.backlog)
-    st.acks.push_back(m.message_id);
-  st.backlog.clear();
+  for (auto& id : take_backlog_ids(st, false, "suspended"))
+    st.acks.push_back(std::move(id));
   cp.acks = std::exchange(st.acks, {});
   st.finishing = true;
   persist(self, std::move(cp));
@@ -254,33 +274,15 @@ void on_claimed(instance_actor* self, claim_result& r) {
   if (r.status != store_status::ok) {
     spdlog::warn("instance {}: cannot claim: {}; its {} queued messages are acknowledged", st.id,
                  r.error, st.backlog.size());
-    std::vector<std::string> ids;
-    for (auto& m : st.backlog)
-      ids.push_back(m.message_id);
-    st.svc->store->ack(st.svc->host, std::move(ids));
+    st.svc->store->ack(st.svc->host, take_backlog_ids(st, false, "unclaimable"));
     self->quit();
     return;
   }
   st.attempts = 0;
   st.record = std::move(r.record);
   if (is_final(st.record.status)) {
-    std::vector<std::string> ids;
-    for (auto& m : st.backlog) {
-      // Late outcomes (a when_any loser's reply, a timer) are expected; a message or signal
-      // nobody will consume is a zombie, worth an operator's attention.
-      bool expected = m.what == instance_message::kind::result
-                      || m.what == instance_message::kind::timer
-                      || m.what == instance_message::kind::start;
-      if (expected)
-        spdlog::debug("instance {} is {}: late {} for step {} dropped", st.id,
-                      to_string(st.record.status),
-                      m.what == instance_message::kind::timer ? "timer" : "outcome", m.step);
-      else
-        spdlog::warn("instance {} is {}: message {} reported as zombie and acknowledged", st.id,
-                     to_string(st.record.status), m.message_id);
-      ids.push_back(m.message_id);
-    }
-    st.svc->store->ack(st.svc->host, std::move(ids));
+    st.svc->store->ack(st.svc->host,
+                       take_backlog_ids(st, true, to_string(st.record.status)));
     self->quit();
     return;
   }

@@ -46,6 +46,20 @@ std::vector<queue_entry> parse_entries(const redis_value& list) {
   return out;
 }
 
+/// Decodes a journal read back as a list reply into `out`; returns "" or what is corrupt.
+std::string decode_journal(const redis_value& list, const std::string& instance_id,
+                           std::vector<journal_entry>& out) {
+  out.reserve(list.elements.size());
+  for (size_t i = 0; i < list.elements.size(); ++i) {
+    auto decoded = decode_journal_entry(list.elements[i].str);
+    if (auto err = std::get_if<decode_error>(&decoded))
+      return "journal entry " + std::to_string(i) + " of " + instance_id + " is corrupt: "
+             + err->message;
+    out.push_back(std::get<journal_entry>(std::move(decoded)));
+  }
+  return {};
+}
+
 } // namespace
 
 bool valid_name(std::string_view name) noexcept {
@@ -163,18 +177,11 @@ void message_box::claim(const std::string& instance_id, const std::string& owner
         return;
       }
       out.record = parse_instance_record(instance_id, v.elements[0]);
-      for (size_t i = 0; i < v.elements[1].elements.size(); ++i) {
-        auto decoded = decode_journal_entry(v.elements[1].elements[i].str);
-        if (auto err = std::get_if<decode_error>(&decoded)) {
-          // The record (with its new epoch) stays, so the owner can suspend the instance.
-          out.status = store_status::rejected;
-          out.error = "journal entry " + std::to_string(i) + " of " + instance_id
-                      + " is corrupt: " + err->message;
-          done(std::move(out));
-          return;
-        }
-        out.journal.push_back(std::get<journal_entry>(std::move(decoded)));
-      }
+      out.error = decode_journal(v.elements[1], instance_id, out.journal);
+      // On a corrupt journal the record (with its new epoch) stays, so the owner can
+      // suspend the instance.
+      if (!out.error.empty())
+        out.status = store_status::rejected;
       done(std::move(out));
     });
 }
@@ -503,14 +510,7 @@ instance_description message_box::describe(const std::string& instance_id,
     return out;
   out.found = true;
   out.record = parse_instance_record(instance_id, replies[0]);
-  for (size_t i = 0; i < replies[1].elements.size(); ++i) {
-    auto decoded = decode_journal_entry(replies[1].elements[i].str);
-    if (auto err = std::get_if<decode_error>(&decoded)) {
-      out.error = "journal entry " + std::to_string(i) + " is corrupt: " + err->message;
-      return out;
-    }
-    out.journal.push_back(std::get<journal_entry>(std::move(decoded)));
-  }
+  out.error = decode_journal(replies[1], instance_id, out.journal);
   return out;
 }
 
