@@ -124,6 +124,30 @@ inline ojson make_case(ojson params, const summary& ours, const std::string& pee
                {"met", meets(target, ratio)}};
 }
 
+/// One case compared against a peer where the target bounds ours' own median (a fairness
+/// index, a time relative to a configured one, a count), not the ratio: `"target_on":
+/// "ours"`. The ratio is still ours / peer (null when the peer's median is 0).
+inline ojson make_case_on_ours(ojson params, const summary& ours, const std::string& peer_name,
+                               const summary& peer, const std::string& target) {
+  auto out = make_case(std::move(params), ours, peer_name, peer, target);
+  if (peer.median == 0)
+    out["ratio"] = nullptr;
+  out["target_on"] = "ours";
+  out["met"] = meets(target, ours.median);
+  return out;
+}
+
+/// One case compared against a peer, informational: no target (`target` and `met` null).
+inline ojson make_info_case(ojson params, const summary& ours, const std::string& peer_name,
+                            const summary& peer) {
+  auto out = make_case(std::move(params), ours, peer_name, peer, "");
+  if (peer.median == 0)
+    out["ratio"] = nullptr;
+  out["target"] = nullptr;
+  out["met"] = nullptr;
+  return out;
+}
+
 /// One case without a peer: the target applies to ours' median. An empty target means the
 /// case is informational (`met` is null).
 inline ojson make_solo_case(ojson params, const summary& ours, const std::string& target) {
@@ -185,14 +209,36 @@ inline void watchdog_owns(pid_t pid, const char* dir = nullptr) {
   detail::dir_to_remove = dir;
 }
 
-/// Kills the registered child (by its PID only), removes its directory, prints an error
-/// object in the result shape and exits with `status`. Never returns.
+/// SIGKILLs and reaps every child process of this program that has not been reaped yet, by
+/// the PIDs the kernel lists in `/proc/self/task/*/children` (an unreaped child keeps its
+/// PID, so nothing else can be hit). For programs that start several servers (a Sentinel
+/// group) whose PIDs the test fixtures do not all expose.
+inline void kill_own_children() {
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::FILE* f = std::fopen((task.path() / "children").c_str(), "r");
+    if (f == nullptr)
+      continue;
+    long pid = 0;
+    while (std::fscanf(f, "%ld", &pid) == 1)
+      if (pid > 0) {
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
+        ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+      }
+    std::fclose(f);
+  }
+}
+
+/// Kills the registered child (by its PID only) and any other child of this program (see
+/// `kill_own_children`), removes the registered directory, prints an error object in the
+/// result shape and exits with `status`. Never returns.
 [[noreturn]] inline void abandon(const std::string& id, const std::string& name,
                                  const std::string& why, int status) {
   if (auto pid = detail::child_to_kill.exchange(0); pid > 0) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
   }
+  kill_own_children();
   if (auto dir = detail::dir_to_remove.exchange(nullptr); dir != nullptr) {
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
