@@ -4,7 +4,7 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 3
+local LIBRARY_VERSION = 4
 
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'suspended'
@@ -55,16 +55,25 @@ local function subscribe(prefix, key, shape, host, id)
   redis.call('SADD', prefix .. 'subs:' .. id, key)
 end
 
--- KEYS: inst, journal, timers, tracking, queue of the instance's host.
+-- KEYS: inst, journal, timers, tracking, queue of the instance's host, store identity.
 -- ARGV: epoch, seq, now, status, steps, result, error, host(group), prefix, generation,
 --       reset(0/1), new_input, query (or '\0' for unchanged),
 --       n_entries, entries..., n_activities, (send_host, step, activity, args, key, options)...,
 --       n_timers, (due, step)..., n_cancelled_timers, steps...,
 --       n_children, (step, child_id, type, input, awaited, version)...,
 --       n_subscriptions, (key, shape)...,
---       n_acks, ids...
+--       n_acks, ids..., store id
+-- Returns the store's commit number of this persistence point (also for a retry of one
+-- already applied): the writer remembers it, and a store that later answers with a smaller commit
+-- count has lost acknowledged progress (see message_box.hpp, rollback detection).
 local function checkpoint(keys, args)
   local inst, journal, timers, tracking, queue = keys[1], keys[2], keys[3], keys[4], keys[5]
+  local store_id = redis.call('HGET', keys[6], 'id')
+  if store_id ~= args[#args] then
+    return redis.error_reply('CONVOY_STORE_CHANGED this server holds store ' ..
+                             tostring(store_id or 'none') .. ', the writer prepared ' ..
+                             args[#args] .. ': it may have restarted empty')
+  end
   local rec = redis.call('HMGET', inst, 'epoch', 'seq', 'type', 'version')
   if not rec[1] then
     return redis.error_reply('CONVOY_NO_INSTANCE no instance ' .. inst)
@@ -75,7 +84,14 @@ local function checkpoint(keys, args)
   end
   local seq, stored = tonumber(args[2]), tonumber(rec[2] or '0')
   if stored == seq then
-    return 'DUPLICATE' -- a retry of a persistence point that was applied
+    -- A retry of a persistence point that was applied: its commit number again.
+    return tonumber(redis.call('HGET', inst, 'commit') or '0')
+  end
+  if stored + 1 < seq then
+    -- The writer saw point seq - 1 acknowledged; the store does not hold it any more.
+    return redis.error_reply('CONVOY_ROLLED_BACK persistence point ' .. seq ..
+                             ' does not follow ' .. stored ..
+                             ': acknowledged persistence points were lost')
   end
   if stored + 1 ~= seq then
     return redis.error_reply('CONVOY_SEQ persistence point ' .. seq .. ' does not follow ' .. stored)
@@ -131,7 +147,9 @@ local function checkpoint(keys, args)
     end
   end
   local status = args[4]
-  redis.call('HSET', inst, 'seq', seq, 'status', status, 'steps', args[5], 'updated', now)
+  local commit = redis.call('HINCRBY', keys[6], 'commits', 1)
+  redis.call('HSET', inst, 'seq', seq, 'status', status, 'steps', args[5], 'updated', now,
+             'commit', commit)
   if args[6] ~= '' then redis.call('HSET', inst, 'result', args[6]) end
   if args[7] ~= '' then redis.call('HSET', inst, 'error', args[7]) end
   if is_final(status) then
@@ -148,7 +166,7 @@ local function checkpoint(keys, args)
     end
   end
   track(tracking, id, status, 'seq ' .. seq .. ' steps ' .. args[5])
-  return 'OK'
+  return commit
 end
 
 -- KEYS: inst, instances index, processing queue, receive queue, tracking.

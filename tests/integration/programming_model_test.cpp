@@ -238,6 +238,35 @@ orchestration<json> retrying(context& ctx, json) {
   co_return json{{"attempt", attempt}, {"fatal", fatal}, {"late", late}};
 }
 
+BOOST_AUTO_TEST_CASE(an_instance_whose_store_fell_behind_restarts_and_resumes_from_the_store) {
+  cluster c;
+  auto reg = examples_registry();
+  runtime::node node(c.config("node-1", 0ms), reg);
+  BOOST_TEST_REQUIRE(node.start().empty());
+  c.submit("rb-1", "counter", json::object());
+  BOOST_TEST_REQUIRE(c.wait_status("rb-1", instance_status::waiting));
+  c.signal("rb-1", "add", 5);
+  BOOST_TEST_REQUIRE(test::wait_until(
+    [&] { return c.box->describe("rb-1").record.query_state.find("\"total\":5") != std::string::npos; },
+    10s));
+  // The store loses the last acknowledged persistence point's sequence number, as a failover
+  // to a lagging replica would; the node's actor still believes it holds it.
+  auto seq = c.box->describe("rb-1").record.seq;
+  BOOST_TEST_REQUIRE(seq >= 2u);
+  c.redis.command({"HSET", "convoy:inst:rb-1", "seq", std::to_string(seq - 1)});
+  // Its next point is refused as rolled back: the actor restarts, replays what the store
+  // holds, and the signal it was handling comes back to it (it was never acknowledged).
+  c.signal("rb-1", "add", 7);
+  // (The signal comes back after reclaim_idle, so a later one could overtake it: wait.)
+  BOOST_TEST_REQUIRE(test::wait_until(
+    [&] { return c.box->describe("rb-1").record.query_state.find("\"total\":12") != std::string::npos; },
+    10s));
+  c.signal("rb-1", "add", "stop");
+  auto rec = c.wait_final("rb-1");
+  BOOST_TEST(std::string(to_string(rec.status)) == "completed");
+  BOOST_TEST(rec.result == "{\"runs\":1,\"total\":12}"); // 7 counted once, not lost
+}
+
 BOOST_AUTO_TEST_CASE(changed_code_suspends_the_instance_with_an_error_naming_the_step) {
   cluster c;
   registry before;

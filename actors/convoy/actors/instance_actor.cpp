@@ -96,9 +96,50 @@ void send_write(instance_actor* self) {
                                 });
 }
 
+void suspend_unrunnable(instance_actor* self, std::string why);
+
+/// "" when every payload of `cp` fits the MessageBox's limit (the journal payload limit),
+/// else which one does not.
+std::string oversized(const checkpoint& cp) {
+  auto over = [](const std::string& what, size_t size) {
+    return what + " of " + std::to_string(size) + " bytes is over the limit of "
+           + std::to_string(max_journal_payload) + " bytes";
+  };
+  if (cp.result.size() > max_journal_payload)
+    return over("the result", cp.result.size());
+  if (cp.new_input.size() > max_journal_payload)
+    return over("the continue_as_new input", cp.new_input.size());
+  if (cp.query_state && cp.query_state->size() > max_journal_payload)
+    return over("the query state", cp.query_state->size());
+  for (const auto& e : cp.entries)
+    if (e.payload.size() > max_journal_payload)
+      return over("the outcome of step " + std::to_string(e.step), e.payload.size());
+  for (const auto& a : cp.activities)
+    if (a.args.size() > max_journal_payload)
+      return over("the arguments of activity '" + a.activity + "' (step "
+                    + std::to_string(a.step) + ")",
+                  a.args.size());
+  for (const auto& c : cp.children)
+    if (c.input.size() > max_journal_payload)
+      return over("the input of child " + c.child_id, c.input.size());
+  return {};
+}
+
 void persist(instance_actor* self, checkpoint cp) {
   auto& st = self->state;
+  // An error text is for people: keep its head rather than refuse it.
+  constexpr size_t max_error = 64 * 1024;
+  if (cp.error.size() > max_error)
+    cp.error = cp.error.substr(0, max_error) + "... (truncated)";
+  if (auto why = oversized(cp); !why.empty()) {
+    // Never half-write: the instance stops here, visibly, with what it consumed acknowledged.
+    for (auto& id : cp.acks)
+      st.acks.push_back(std::move(id));
+    suspend_unrunnable(self, why);
+    return;
+  }
   cp.seq = st.record.seq + 1;
+  cp.durability = st.svc->orchestrations->durability_of(st.record.type);
   st.in_flight = std::move(cp);
   st.attempts = 0;
   send_write(self);
@@ -106,7 +147,6 @@ void persist(instance_actor* self, checkpoint cp) {
 
 bool start_run(instance_actor* self, const std::string& input_json,
                const std::vector<journal_entry>& history, uint32_t generation);
-void suspend_unrunnable(instance_actor* self, std::string why);
 
 /// Builds the persistence point for what happened since the last one, if anything did.
 void checkpoint_progress(instance_actor* self) {
@@ -361,6 +401,12 @@ void on_written(instance_actor* self, store_status status, const std::string& er
       spdlog::error("instance {}: persistence point rejected: {}; unloading", st.id, error);
       self->quit();
       return;
+    case store_status::rolled_back:
+      // What this actor holds in memory is ahead of the store: drop it all. Its host starts
+      // the instance again, and replay resumes it from what the store really holds.
+      spdlog::error("instance {}: {}; restarting from the MessageBox", st.id, error);
+      self->quit(rolled_back_exit_reason());
+      return;
   }
 }
 
@@ -393,6 +439,15 @@ caf::behavior instance_behavior(instance_actor* self, std::shared_ptr<const inst
 }
 
 } // namespace
+
+caf::error rolled_back_exit_reason() {
+  return caf::error(1, caf::atom("rollback"));
+}
+
+bool is_rolled_back_exit(const caf::error& reason) {
+  // CAF 0.17: category() of an empty error (a normal exit) dereferences null.
+  return static_cast<bool>(reason) && reason.category() == caf::atom("rollback");
+}
 
 caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
                           std::string instance_id) {

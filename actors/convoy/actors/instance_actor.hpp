@@ -55,6 +55,13 @@ struct instance_message {
 caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
                           std::string instance_id);
 
+/// The exit reason of an instance actor whose persistence point found the store behind it
+/// (acknowledged points lost in a failover). Its host starts it again at once; replay then
+/// resumes it from what the store holds. A host may also stop an actor with this reason
+/// when a rollback report names its instance.
+caf::error rolled_back_exit_reason();
+bool is_rolled_back_exit(const caf::error& reason);
+
 } // namespace convoy
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(convoy::instance_message)

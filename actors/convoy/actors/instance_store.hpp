@@ -21,12 +21,22 @@ enum class store_status : uint8_t {
   unavailable,
   /// The MessageBox refused the request for another reason (see the message).
   rejected,
+  /// The MessageBox holds less of the instance than its writer saw acknowledged (a failover
+  /// lost acknowledged persistence points): the instance must resume from what the store
+  /// really holds, by replay.
+  rolled_back,
 };
+
+/// When a persistence point of an orchestration type counts as acknowledged (see
+/// persistence::durability); `node_default` leaves it to the node's configuration.
+enum class durability_level : uint8_t { node_default, local, replicated };
 
 /// One persistence point of one instance: everything it wrote since the last one, applied
 /// atomically and only if `epoch` is still the instance's owner epoch.
 struct checkpoint {
   std::string instance_id;
+  /// The orchestration type's durability (set by the instance actor from the registry).
+  durability_level durability = durability_level::node_default;
   /// The processing host whose queue holds the consumed messages and receives replies.
   std::string host;
   uint64_t epoch = 0;

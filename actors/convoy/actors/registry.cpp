@@ -41,6 +41,15 @@ const orchestration_factory* registry::find(const std::string& type, uint32_t ve
   return j == i->second.end() ? nullptr : &j->second;
 }
 
+void registry::set_durability(const std::string& type, durability_level level) {
+  durability_[type] = level;
+}
+
+durability_level registry::durability_of(const std::string& type) const {
+  auto i = durability_.find(type);
+  return i == durability_.end() ? durability_level::node_default : i->second;
+}
+
 uint32_t registry::newest_version(const std::string& type) const {
   auto i = orchestrations_.find(type);
   return i == orchestrations_.end() || i->second.empty() ? 0 : i->second.rbegin()->first;

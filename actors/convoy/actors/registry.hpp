@@ -1,6 +1,7 @@
 #pragma once
 
 #include "convoy/actors/json.hpp"
+#include "convoy/actors/instance_store.hpp"
 #include "convoy/actors/orchestration.hpp"
 
 #include <cstdint>
@@ -84,6 +85,11 @@ public:
   const orchestration_factory* find(const std::string& type, uint32_t version) const;
   /// The newest registered version of `type`, or 0 when the type is unknown.
   uint32_t newest_version(const std::string& type) const;
+
+  /// Durability of every persistence point of `type` (all versions), overriding the node's
+  /// `messagebox.durability`: e.g. `replicated` for payments, `local` for a chatty poller.
+  void set_durability(const std::string& type, durability_level level);
+  durability_level durability_of(const std::string& type) const;
   const activity_fn* find_activity(const std::string& name) const;
 
   std::vector<std::string> orchestration_types() const;
@@ -91,6 +97,7 @@ public:
 
 private:
   std::map<std::string, std::map<uint32_t, orchestration_factory>> orchestrations_;
+  std::map<std::string, durability_level> durability_;
   std::map<std::string, activity_fn> activities_;
   std::map<std::string, activation_subscription> activations_;
 };

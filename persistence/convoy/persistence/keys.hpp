@@ -19,6 +19,8 @@
 /// | `{p}corrsets`            | set    | correlation shapes in use (`order-id&region`)            |
 /// | `{p}zombies`             | stream | messages that arrived for finished instances (~10 000)   |
 /// | `{p}unrouted`            | stream | published messages no subscription wanted (~100 000)     |
+/// | `{p}store`               | hash   | store identity: `id` (random, set once by the first node), `created`, `fmt`, `commits` (persistence points applied, for rollback detection) |
+/// | `{p}rollbacks`           | stream | detected losses of acknowledged persistence points (~1 000): `node`, `server`, `acknowledged`, `held`, `lost`, `instances` |
 ///
 /// Queue entries are flat field/value pairs with `kind` and a format version `v`:
 /// - `submit`   (receive host): `type`, `input`, optional `id`
@@ -34,6 +36,7 @@
 /// Instance ids and host names are limited to `[A-Za-z0-9._:-]`, at most 128 characters,
 /// so they can be embedded in keys and timer members unescaped.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -41,6 +44,16 @@ namespace convoy::persistence {
 
 /// Format version of instance records and queue entries written by this code.
 inline constexpr int record_format_version = 1;
+
+/// Size limits. Anything larger is refused when written and, when read back (a value Convoy
+/// did not write, or a corrupt one), reported as an error naming the value, never trusted.
+/// One payload: a message body or input, an instance result or error, a signal payload, one
+/// field of a queue entry or of an instance record (the journal entry limit is the same).
+inline constexpr size_t max_payload_bytes = 16 * 1024 * 1024;
+/// Journal entries of one instance run (continue_as_new starts a new one).
+inline constexpr size_t max_journal_entries = 1'000'000;
+/// All journal entries of one instance run together.
+inline constexpr size_t max_journal_bytes = 256 * 1024 * 1024;
 
 class keys {
 public:
@@ -56,6 +69,8 @@ public:
   std::string delayed() const { return prefix_ + "delayed"; }
   std::string zombies() const { return prefix_ + "zombies"; }
   std::string unrouted() const { return prefix_ + "unrouted"; }
+  std::string store() const { return prefix_ + "store"; }
+  std::string rollbacks() const { return prefix_ + "rollbacks"; }
 
 private:
   std::string cat(std::string_view kind, std::string_view id) const {

@@ -3,8 +3,14 @@
 #include "convoy/persistence/internal/function_library.hpp"
 #include "convoy/actors/clock.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <deque>
+#include <future>
+#include <random>
 
 namespace convoy::persistence {
 
@@ -24,6 +30,8 @@ store_status classify(const redis_value& v) {
     return store_status::unavailable;
   if (v.str.rfind("CONVOY_STALE_EPOCH", 0) == 0)
     return store_status::stale_epoch;
+  if (v.str.rfind("CONVOY_ROLLED_BACK", 0) == 0)
+    return store_status::rolled_back;
   return store_status::rejected;
 }
 
@@ -39,8 +47,17 @@ std::vector<queue_entry> parse_entries(const redis_value& list) {
     queue_entry entry;
     entry.id = e.elements[0].str;
     const auto& kv = e.elements[1];
-    for (size_t i = 0; kv.is_array() && i + 1 < kv.elements.size(); i += 2)
-      entry.fields[kv.elements[i].str] = kv.elements[i + 1].str;
+    for (size_t i = 0; kv.is_array() && i + 1 < kv.elements.size(); i += 2) {
+      const auto& value = kv.elements[i + 1].str;
+      if (value.size() > max_payload_bytes) {
+        entry.error = "has a field '" + kv.elements[i].str.substr(0, 64) + "' of "
+                      + std::to_string(value.size()) + " bytes, over the limit of "
+                      + std::to_string(max_payload_bytes);
+        entry.fields.clear();
+        break;
+      }
+      entry.fields[kv.elements[i].str] = value;
+    }
     out.push_back(std::move(entry));
   }
   return out;
@@ -49,6 +66,15 @@ std::vector<queue_entry> parse_entries(const redis_value& list) {
 /// Decodes a journal read back as a list reply into `out`; returns "" or what is corrupt.
 std::string decode_journal(const redis_value& list, const std::string& instance_id,
                            std::vector<journal_entry>& out) {
+  if (list.elements.size() > max_journal_entries)
+    return "the journal of " + instance_id + " has " + std::to_string(list.elements.size())
+           + " entries, over the limit of " + std::to_string(max_journal_entries);
+  size_t bytes = 0;
+  for (const auto& e : list.elements)
+    bytes += e.str.size();
+  if (bytes > max_journal_bytes)
+    return "the journal of " + instance_id + " holds " + std::to_string(bytes)
+           + " bytes, over the limit of " + std::to_string(max_journal_bytes);
   out.reserve(list.elements.size());
   for (size_t i = 0; i < list.elements.size(); ++i) {
     auto decoded = decode_journal_entry(list.elements[i].str);
@@ -75,6 +101,15 @@ const std::string& queue_entry::field(const std::string& name) const {
   static const std::string empty;
   auto i = fields.find(name);
   return i == fields.end() ? empty : i->second;
+}
+
+std::string check_record_size(const std::string& id, const redis_value& flat) {
+  for (size_t i = 0; flat.is_array() && i + 1 < flat.elements.size(); i += 2)
+    if (flat.elements[i + 1].str.size() > max_payload_bytes)
+      return "field '" + flat.elements[i].str.substr(0, 64) + "' of instance " + id + " is "
+             + std::to_string(flat.elements[i + 1].str.size()) + " bytes, over the limit of "
+             + std::to_string(max_payload_bytes);
+  return {};
 }
 
 instance_record parse_instance_record(const std::string& id, const redis_value& flat) {
@@ -119,19 +154,236 @@ instance_record parse_instance_record(const std::string& id, const redis_value& 
   return rec;
 }
 
+/// Replicated durability's group commit. Loop thread only.
+struct message_box::group_commit {
+  struct waiting_write {
+    std::vector<std::string> argv;
+    std::function<void(redis_value)> done;
+  };
+  std::deque<waiting_write> waiting;
+  /// One group at a time: while its WAIT is out, the next group gathers.
+  bool in_flight = false;
+  bool closing = false;
+  std::atomic<int64_t> groups{0};
+  std::atomic<int64_t> writes{0};
+  std::atomic<int64_t> largest{0};
+};
+
+/// What rollback detection knows. `mtx` guards everything but the counters.
+struct message_box::rollback_watch {
+  std::mutex mtx;
+  std::string store_id;
+  int64_t highest_acknowledged = 0;
+  /// (commit number, instance) of recent acknowledged persistence points, oldest first.
+  std::deque<std::pair<int64_t, std::string>> recent;
+  std::function<void(const rollback_report&)> listener;
+  std::atomic<int64_t> rollbacks{0};
+  std::atomic<int64_t> points_lost{0};
+  std::atomic<int64_t> store_changes{0};
+};
+
 message_box::message_box(message_box_config config)
   : config_(std::move(config)),
     keys_(config_.prefix),
+    group_(std::make_unique<group_commit>()),
+    watch_(std::make_unique<rollback_watch>()),
     commands_(std::make_unique<redis_connection>(loop_, config_.endpoint)) {
+  // Every server the writing connection lands on is asked who it is and how much it holds.
+  commands_->set_handshake({{"HMGET", keys_.store(), "id", "commits"}},
+                           [this](std::vector<redis_value> replies, const redis_endpoint& server) {
+                             on_store_seen(replies, server);
+                           });
 }
 
 message_box::~message_box() {
-  // Connections go before the loop that runs them.
+  // Connections go before the loop that runs them; a group still gathering fails.
+  loop_.post([this] { group_->closing = true; });
   {
     std::lock_guard<std::mutex> guard(readers_mtx_);
     readers_.clear();
   }
   commands_.reset();
+  std::promise<void> drained;
+  loop_.post([this, &drained] {
+    for (auto& w : group_->waiting)
+      w.done(redis_value::error(std::string(connection_error_prefix) + "the MessageBox client closed"));
+    group_->waiting.clear();
+    drained.set_value();
+  });
+  drained.get_future().wait();
+}
+
+std::string message_box::store_id() const {
+  std::lock_guard<std::mutex> guard(watch_->mtx);
+  return watch_->store_id;
+}
+
+void message_box::on_rollback(std::function<void(const rollback_report&)> listener) {
+  std::lock_guard<std::mutex> guard(watch_->mtx);
+  watch_->listener = std::move(listener);
+}
+
+message_box_stats message_box::stats() const {
+  message_box_stats out;
+  out.rollbacks_detected = watch_->rollbacks.load();
+  out.points_lost = watch_->points_lost.load();
+  out.store_changes = watch_->store_changes.load();
+  out.group_commits = group_->groups.load();
+  out.grouped_writes = group_->writes.load();
+  out.largest_group = group_->largest.load();
+  return out;
+}
+
+void message_box::remember_commit(int64_t commit, const std::string& instance) {
+  std::lock_guard<std::mutex> guard(watch_->mtx);
+  watch_->highest_acknowledged = std::max(watch_->highest_acknowledged, commit);
+  watch_->recent.emplace_back(commit, instance);
+  while (watch_->recent.size() > config_.rollback_window)
+    watch_->recent.pop_front();
+}
+
+void message_box::on_store_seen(const std::vector<redis_value>& replies,
+                                const redis_endpoint& server) {
+  rollback_report report;
+  std::function<void(const rollback_report&)> listener;
+  {
+    std::lock_guard<std::mutex> guard(watch_->mtx);
+    if (watch_->store_id.empty())
+      return; // not prepared yet: nothing acknowledged to lose
+    const auto& fields = replies.front();
+    if (fields.is_error() || !fields.is_array() || fields.elements.size() != 2)
+      return; // the connection failed again; the next one asks again
+    if (fields.elements[0].str != watch_->store_id) {
+      // Writes are refused by the functions themselves (CONVOY_STORE_CHANGED); say it once
+      // per connection, loudly.
+      spdlog::error("MessageBox: the master {} holds store '{}', not '{}' that this node "
+                    "prepared: it may have restarted empty; its persistence points are refused",
+                    server.address(), fields.elements[0].is_nil() ? "none" : fields.elements[0].str,
+                    watch_->store_id);
+      return;
+    }
+    auto held = to_number<int64_t>(fields.elements[1].str);
+    if (held >= watch_->highest_acknowledged)
+      return;
+    report.server = server.address();
+    report.acknowledged = watch_->highest_acknowledged;
+    report.held = held;
+    std::vector<std::string> ids;
+    int64_t identified = 0;
+    while (!watch_->recent.empty() && watch_->recent.back().first > held) {
+      ids.push_back(std::move(watch_->recent.back().second));
+      watch_->recent.pop_back();
+      ++identified;
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    report.instances = std::move(ids);
+    report.unidentified = report.lost() - identified;
+    // Commit numbers continue from what the store holds.
+    watch_->highest_acknowledged = held;
+    listener = watch_->listener;
+  }
+  watch_->rollbacks += 1;
+  watch_->points_lost += report.lost();
+  std::string ids;
+  for (const auto& id : report.instances)
+    ids += (ids.empty() ? "" : " ") + id;
+  spdlog::error("MessageBox ROLLBACK: the master {} holds {} persistence points but {} were "
+                "acknowledged: {} lost, in instances [{}]{}; they resume from what the store holds",
+                report.server, report.held, report.acknowledged, report.lost(), ids,
+                report.unidentified > 0
+                  ? " and " + std::to_string(report.unidentified) + " older points not identified"
+                  : std::string{});
+  auto now = std::to_string(wall_clock_ms());
+  commands_->command_in_loop({"XADD", keys_.rollbacks(), "MAXLEN", "~", "1000", "*", "server",
+                              report.server, "acknowledged", std::to_string(report.acknowledged),
+                              "held", std::to_string(report.held), "lost",
+                              std::to_string(report.lost()), "instances", ids, "at", now},
+                             [](redis_value) {});
+  for (const auto& id : report.instances)
+    commands_->command_in_loop({"XADD", keys_.tracking(), "MAXLEN", "~", "10000", "*", "instance",
+                                id, "event", "rolled-back", "detail",
+                                "acknowledged persistence points lost in a failover"},
+                               [](redis_value) {});
+  if (listener)
+    listener(report);
+}
+
+void message_box::durable(std::vector<std::string> argv, std::function<void(redis_value)> done,
+                          durability_level level) {
+  bool replicated = level == durability_level::node_default
+                      ? config_.level == durability::replicated
+                      : level == durability_level::replicated;
+  if (!replicated) {
+    commands_->command(std::move(argv), std::move(done));
+    return;
+  }
+  loop_.post([this, argv = std::move(argv), done = std::move(done)]() mutable {
+    if (group_->closing) {
+      done(redis_value::error(std::string(connection_error_prefix) + "the MessageBox client closed"));
+      return;
+    }
+    group_->waiting.push_back({std::move(argv), std::move(done)});
+    if (!group_->in_flight)
+      flush_group();
+  });
+}
+
+void message_box::flush_group() {
+  auto& g = *group_;
+  struct member {
+    std::function<void(redis_value)> done;
+    redis_value reply;
+  };
+  auto n = std::min(g.waiting.size(), std::max<size_t>(config_.max_group, 1));
+  auto group = std::make_shared<std::vector<member>>();
+  group->reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto w = std::move(g.waiting.front());
+    g.waiting.pop_front();
+    group->push_back({std::move(w.done), {}});
+    commands_->command_in_loop(std::move(w.argv),
+                               [group, i](redis_value v) { (*group)[i].reply = std::move(v); });
+  }
+  g.in_flight = true;
+  g.groups += 1;
+  g.writes += static_cast<int64_t>(n);
+  if (static_cast<int64_t>(n) > g.largest)
+    g.largest = static_cast<int64_t>(n);
+  auto replicas = config_.replicas;
+  auto timeout = config_.wait_timeout.count();
+  // WAIT counts every earlier write of this connection: one for the whole group.
+  commands_->command_in_loop(
+    {"WAIT", std::to_string(replicas), std::to_string(timeout)},
+    [this, group, replicas, timeout](redis_value w) {
+      std::string short_count;
+      if (w.is_error())
+        short_count = w.outcome_unknown() ? w.str : "NOREPLICAS WAIT failed: " + w.str;
+      else if (w.integer < replicas)
+        short_count = "NOREPLICAS not acknowledged: WAIT saw " + std::to_string(w.integer)
+                      + " of " + std::to_string(replicas) + " replicas within "
+                      + std::to_string(timeout) + " ms";
+      for (auto& m : *group)
+        m.done(m.reply.is_error() || short_count.empty() ? std::move(m.reply)
+                                                         : redis_value::error(short_count));
+      group_->in_flight = false;
+      if (group_->closing)
+        return;
+      if (!group_->waiting.empty())
+        flush_group();
+    });
+}
+
+redis_value message_box::run_durable(std::vector<std::string> argv,
+                                     std::chrono::milliseconds timeout) {
+  auto reply = std::make_shared<std::promise<redis_value>>();
+  auto future = reply->get_future();
+  durable(std::move(argv), [reply](redis_value v) { reply->set_value(std::move(v)); });
+  if (future.wait_for(timeout) != std::future_status::ready)
+    return redis_value::error(std::string(connection_error_prefix) + "no answer from "
+                              + config_.endpoint.address() + " within "
+                              + std::to_string(timeout.count()) + " ms");
+  return future.get();
 }
 
 std::string message_box::prepare(const std::vector<std::string>& hosts,
@@ -154,6 +406,27 @@ std::string message_box::prepare(const std::vector<std::string>& hosts,
     if (made.is_error() && made.str.rfind("BUSYGROUP", 0) != 0)
       return "cannot create the queue of host '" + host + "': " + made.str;
   }
+  // The store's identity: made once by the first node to prepare it, then only read. A
+  // server that later lacks it (restarted empty) is not trusted with persistence points.
+  std::random_device entropy;
+  std::mt19937_64 gen((static_cast<uint64_t>(entropy()) << 32) ^ entropy());
+  char fresh[33];
+  std::snprintf(fresh, sizeof fresh, "%016llx%016llx", static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  auto made = commands_->run_all(
+    {{"HSETNX", keys_.store(), "id", fresh},
+     {"HSETNX", keys_.store(), "created", std::to_string(wall_clock_ms())},
+     {"HSETNX", keys_.store(), "fmt", std::to_string(record_format_version)},
+     {"HGET", keys_.store(), "id"}},
+    timeout);
+  for (const auto& r : made)
+    if (r.is_error())
+      return "cannot read or create the store identity at " + config_.endpoint.address() + ": "
+             + r.str;
+  if (made.back().str.empty())
+    return "the store identity at " + config_.endpoint.address() + " is empty";
+  std::lock_guard<std::mutex> guard(watch_->mtx);
+  watch_->store_id = made.back().str;
   return {};
 }
 
@@ -177,7 +450,9 @@ void message_box::claim(const std::string& instance_id, const std::string& owner
         return;
       }
       out.record = parse_instance_record(instance_id, v.elements[0]);
-      out.error = decode_journal(v.elements[1], instance_id, out.journal);
+      out.error = check_record_size(instance_id, v.elements[0]);
+      if (out.error.empty())
+        out.error = decode_journal(v.elements[1], instance_id, out.journal);
       // On a corrupt journal the record (with its new epoch) stays, so the owner can
       // suspend the instance.
       if (!out.error.empty())
@@ -189,12 +464,13 @@ void message_box::claim(const std::string& instance_id, const std::string& owner
 void message_box::write(checkpoint cp, std::function<void(store_status, std::string)> done) {
   std::vector<std::string> argv{"FCALL",
                                 "convoy_checkpoint",
-                                "5",
+                                "6",
                                 keys_.instance(cp.instance_id),
                                 keys_.journal(cp.instance_id),
                                 keys_.timers(),
                                 keys_.tracking(),
                                 keys_.queue(cp.host),
+                                keys_.store(),
                                 std::to_string(cp.epoch),
                                 std::to_string(cp.seq),
                                 std::to_string(wall_clock_ms()),
@@ -245,32 +521,18 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
   argv.push_back(std::to_string(cp.acks.size()));
   for (auto& id : cp.acks)
     argv.push_back(std::move(id));
-  if (config_.level == durability::local) {
-    commands_->command(std::move(argv), [done = std::move(done)](redis_value v) {
-      done(classify(v), v.is_error() ? v.str : std::string{});
-    });
-    return;
-  }
-  // Replicated: WAIT right behind the write on the same connection. It covers every earlier
-  // write of the connection, so pipelined persistence points of many instances share the
-  // replication round trip.
-  auto written = std::make_shared<redis_value>();
-  commands_->command(std::move(argv), [written](redis_value v) { *written = std::move(v); });
-  auto replicas = config_.replicas;
-  commands_->command({"WAIT", std::to_string(replicas), std::to_string(config_.wait_timeout.count())},
-                     [written, replicas, done = std::move(done)](redis_value w) {
-                       if (written->is_error()) {
-                         done(classify(*written), written->str);
-                       } else if (w.is_error()) {
-                         done(store_status::unavailable, "WAIT failed: " + w.str);
-                       } else if (w.integer < replicas) {
-                         done(store_status::unavailable,
-                              "not acknowledged: WAIT saw " + std::to_string(w.integer) + " of "
-                                + std::to_string(replicas) + " replicas");
-                       } else {
-                         done(store_status::ok, {});
-                       }
-                     });
+  argv.push_back(store_id());
+  durable(std::move(argv), [this, id = cp.instance_id, done = std::move(done)](redis_value v) mutable {
+    auto status = classify(v);
+    if (status == store_status::ok && v.kind == redis_value::type::integer)
+      remember_commit(v.integer, id);
+    if (v.is_error() && v.str.find("Function not found") != std::string::npos)
+      v.str = "CONVOY_STORE_CHANGED the server has no Convoy functions: it may have restarted "
+              "empty (" + v.str + ")";
+    if (v.is_error() && v.str.rfind("CONVOY_STORE_CHANGED", 0) == 0)
+      watch_->store_changes += 1;
+    done(status, v.is_error() ? v.str : std::string{});
+  }, cp.durability);
 }
 
 void message_box::ack(const std::string& host, std::vector<std::string> message_ids) {
@@ -341,7 +603,7 @@ void message_box::activate(const std::string& receive_host, const std::string& m
                            const std::string& instance_id, const std::string& type,
                            uint32_t version, const std::string& input,
                            const std::string& processing_host, done_callback done) {
-  commands_->command({"FCALL", "convoy_activate", "5", keys_.instance(instance_id),
+  durable({"FCALL", "convoy_activate", "5", keys_.instance(instance_id),
                       keys_.instances(), keys_.queue(processing_host), keys_.queue(receive_host),
                       keys_.tracking(), instance_id, type, std::to_string(version), input,
                       processing_host, std::to_string(wall_clock_ms()), receive_host, message_id,
@@ -355,9 +617,16 @@ void message_box::complete_activity(const std::string& send_host, const std::str
                                     const std::string& instance_id, uint32_t step,
                                     uint32_t generation, bool ok, const std::string& payload,
                                     const std::string& reply_host, done_callback done) {
-  commands_->command({"FCALL", "convoy_complete_activity", "2", keys_.queue(send_host),
+  // A result too large to store becomes a failure the orchestration can see and handle.
+  bool fits = payload.size() <= max_payload_bytes;
+  durable({"FCALL", "convoy_complete_activity", "2", keys_.queue(send_host),
                       keys_.queue(reply_host), send_host, message_id, instance_id,
-                      std::to_string(step), ok ? "1" : "0", payload, std::to_string(generation)},
+                      std::to_string(step), ok && fits ? "1" : "0",
+                      fits ? payload
+                           : "the activity's " + std::string(ok ? "result" : "error") + " of "
+                               + std::to_string(payload.size()) + " bytes is over the limit of "
+                               + std::to_string(max_payload_bytes) + " bytes",
+                      std::to_string(generation)},
                      [done = std::move(done)](redis_value v) {
                        done(v.is_error() ? v.str : std::string{});
                      });
@@ -372,7 +641,7 @@ void message_box::retry_activity(const std::string& send_host, const std::string
     fields.push_back(v);
   }
   auto member = json{{"q", send_host}, {"f", fields}}.dump();
-  commands_->command({"FCALL", "convoy_retry_activity", "2", keys_.queue(send_host),
+  durable({"FCALL", "convoy_retry_activity", "2", keys_.queue(send_host),
                       keys_.delayed(), send_host, message_id, std::to_string(due_ms), member},
                      [done = std::move(done)](redis_value v) {
                        done(v.is_error() ? v.str : std::string{});
@@ -406,7 +675,7 @@ void message_box::publish(const std::string& receive_host, const std::string& me
     argv.push_back(k);
     argv.push_back(v);
   }
-  commands_->command(std::move(argv), [done = std::move(done)](redis_value v) {
+  durable(std::move(argv), [done = std::move(done)](redis_value v) {
     publish_outcome out;
     if (v.is_error())
       out.error = v.str;
@@ -421,7 +690,7 @@ void message_box::publish(const std::string& receive_host, const std::string& me
 
 void message_box::fire_timers(int64_t now_ms, size_t limit,
                               std::function<void(int64_t, std::string)> done) {
-  commands_->command({"FCALL", "convoy_fire_timers", "2", keys_.timers(), keys_.delayed(),
+  durable({"FCALL", "convoy_fire_timers", "2", keys_.timers(), keys_.delayed(),
                       std::to_string(now_ms), std::to_string(limit), keys_.prefix()},
                      [done = std::move(done)](redis_value v) {
                        done(v.integer, v.is_error() ? v.str : std::string{});
@@ -431,7 +700,10 @@ void message_box::fire_timers(int64_t now_ms, size_t limit,
 std::string message_box::submit(const std::string& receive_host, const std::string& type,
                                 const std::string& input_json, const std::string& instance_id,
                                 std::chrono::milliseconds timeout) {
-  auto v = commands_->run({"XADD", keys_.queue(receive_host), "*", "v", "1", "kind", "submit",
+  if (input_json.size() > max_payload_bytes)
+    return "the input is " + std::to_string(input_json.size()) + " bytes, over the limit of "
+           + std::to_string(max_payload_bytes);
+  auto v = run_durable({"XADD", keys_.queue(receive_host), "*", "v", "1", "kind", "submit",
                            "type", type, "input", input_json, "id", instance_id},
                           timeout);
   return v.is_error() ? v.str : std::string{};
@@ -442,8 +714,11 @@ std::string message_box::submit_message(const std::string& receive_host, const s
                                         const std::map<std::string, std::string>& properties,
                                         const std::string& activation_id,
                                         std::chrono::milliseconds timeout) {
+  if (body_json.size() > max_payload_bytes)
+    return "the message body is " + std::to_string(body_json.size())
+           + " bytes, over the limit of " + std::to_string(max_payload_bytes);
   json props = properties;
-  auto v = commands_->run({"XADD", keys_.queue(receive_host), "*", "v", "1", "kind", "publish",
+  auto v = run_durable({"XADD", keys_.queue(receive_host), "*", "v", "1", "kind", "publish",
                            "type", type, "body", body_json, "props", props.dump(), "id",
                            activation_id},
                           timeout);
@@ -453,7 +728,10 @@ std::string message_box::submit_message(const std::string& receive_host, const s
 std::string message_box::send_to_instance(const std::string& instance_id, const std::string& kind,
                                           const std::string& name, const std::string& payload_json,
                                           std::chrono::milliseconds timeout) {
-  auto v = commands_->run({"FCALL", "convoy_send_to_instance", "1", keys_.instance(instance_id),
+  if (payload_json.size() > max_payload_bytes)
+    return "the payload is " + std::to_string(payload_json.size())
+           + " bytes, over the limit of " + std::to_string(max_payload_bytes);
+  auto v = run_durable({"FCALL", "convoy_send_to_instance", "1", keys_.instance(instance_id),
                            keys_.prefix(), kind, name, payload_json},
                           timeout);
   return v.is_error() ? v.str : std::string{};
@@ -489,6 +767,10 @@ message_box::instance_list message_box::list_instances(size_t limit,
       out.error = records[i].str;
       return out;
     }
+    if (auto err = check_record_size(ids.elements[i].str, records[i]); !err.empty()) {
+      out.error = err;
+      return out;
+    }
     if (!records[i].elements.empty())
       out.instances.push_back(parse_instance_record(ids.elements[i].str, records[i]));
   }
@@ -510,7 +792,9 @@ instance_description message_box::describe(const std::string& instance_id,
     return out;
   out.found = true;
   out.record = parse_instance_record(instance_id, replies[0]);
-  out.error = decode_journal(replies[1], instance_id, out.journal);
+  out.error = check_record_size(instance_id, replies[0]);
+  if (out.error.empty())
+    out.error = decode_journal(replies[1], instance_id, out.journal);
   return out;
 }
 

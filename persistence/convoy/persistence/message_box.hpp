@@ -32,12 +32,43 @@ struct message_box_config {
   durability level = durability::local;
   int replicas = 1;
   std::chrono::milliseconds wait_timeout{1000};
+  /// Group commit (replicated): at most this many writes share one `WAIT`.
+  size_t max_group = 512;
+  /// How many recent acknowledged persistence points (commit number, instance) a node
+  /// remembers, to name the instances a rollback hit.
+  size_t rollback_window = 65536;
+};
+
+/// Acknowledged persistence points the store no longer holds: found when a (re)connection,
+/// typically to a new master after a failover, shows fewer commits than this node saw
+/// acknowledged. Redis replicates asynchronously; with `durability::local` this can happen
+/// on any master crash, with `replicated` only under faults beyond one.
+struct rollback_report {
+  std::string server;           ///< the master found behind
+  int64_t acknowledged = 0;     ///< highest commit number this node saw acknowledged
+  int64_t held = 0;             ///< commits the store holds now
+  std::vector<std::string> instances; ///< instances whose acknowledged points were lost
+  int64_t unidentified = 0;     ///< lost points older than the remembered window
+  int64_t lost() const noexcept { return acknowledged - held; }
+};
+
+/// Counters of one MessageBox client, for metrics.
+struct message_box_stats {
+  int64_t rollbacks_detected = 0;   ///< rollback_reports raised
+  int64_t points_lost = 0;          ///< acknowledged persistence points they counted
+  int64_t store_changes = 0;        ///< writes refused because the server is not our store
+  int64_t group_commits = 0;        ///< WAITs sent for groups of writes (replicated)
+  int64_t grouped_writes = 0;       ///< writes those WAITs covered
+  int64_t largest_group = 0;
 };
 
 /// One entry of a host queue (a Redis Stream entry).
 struct queue_entry {
   std::string id;
   std::map<std::string, std::string> fields;
+  /// Set (and `fields` left empty) when the entry read back was not acceptable, e.g. a field
+  /// over `max_payload_bytes`: the host acknowledges it and logs this.
+  std::string error;
 
   /// The field's value, or an empty string.
   const std::string& field(const std::string& name) const;
@@ -66,6 +97,17 @@ public:
                       std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   const keys& key_schema() const noexcept { return keys_; }
+
+  /// The store's identity (`{prefix}store` id), known after `prepare`. Every persistence
+  /// point carries it; a server holding another (or none: restarted empty) refuses it.
+  std::string store_id() const;
+
+  /// Called (on the Redis loop thread; keep it cheap) when a rollback is detected. The
+  /// report is also logged at error level and appended to the `rollbacks` stream and the
+  /// tracking stream of the store. Set before `prepare`.
+  void on_rollback(std::function<void(const rollback_report&)> listener);
+
+  message_box_stats stats() const;
   const redis_endpoint& endpoint() const noexcept { return config_.endpoint; }
 
   // -- instance_store --------------------------------------------------------------------------
@@ -185,11 +227,30 @@ public:
   redis_connection& commands() noexcept { return *commands_; }
 
 private:
+  struct group_commit;
+  struct rollback_watch;
+
   redis_connection& reader(const std::string& host, const std::string& consumer);
+
+  /// Sends a write whose acknowledgement is promised to someone: with `replicated`, it joins
+  /// the current group and `done` runs after the group's `WAIT` (a short count turns the
+  /// reply into a NOREPLICAS error: outcome unknown). With `local`, it is sent as is.
+  void durable(std::vector<std::string> argv, std::function<void(redis_value)> done,
+               durability_level level = durability_level::node_default);
+  /// Blocking `durable`, for the CLI and tests.
+  redis_value run_durable(std::vector<std::string> argv, std::chrono::milliseconds timeout);
+  /// Loop thread: sends the waiting writes (up to max_group) and one WAIT behind them.
+  void flush_group();
+  /// Loop thread: a new connection answered the store handshake.
+  void on_store_seen(const std::vector<redis_value>& replies, const redis_endpoint& server);
+  /// Loop thread: a persistence point of `instance` was acknowledged as commit `commit`.
+  void remember_commit(int64_t commit, const std::string& instance);
 
   message_box_config config_;
   keys keys_;
   redis_loop loop_;
+  std::unique_ptr<group_commit> group_;
+  std::unique_ptr<rollback_watch> watch_;
   std::unique_ptr<redis_connection> commands_;
   std::mutex readers_mtx_;
   /// Blocking XREADGROUP calls occupy a connection each: one per (host, consumer).
@@ -198,5 +259,9 @@ private:
 
 /// Parses an HGETALL reply of an instance record. Unknown fields are ignored.
 instance_record parse_instance_record(const std::string& id, const redis_value& flat);
+
+/// "" when every field of an instance record read back is within `max_payload_bytes`, else
+/// what is too large.
+std::string check_record_size(const std::string& id, const redis_value& flat);
 
 } // namespace convoy::persistence

@@ -238,6 +238,12 @@ struct redis_connection::state {
   redis_endpoint endpoint;
   redisAsyncContext* ac = nullptr;
   std::string last_error;
+  /// While AUTH is out, commands wait here: pipelined behind a failing AUTH they would run
+  /// as the default user.
+  bool authenticating = false;
+  std::deque<std::pair<std::vector<std::string>, callback>> held;
+  std::vector<std::vector<std::string>> handshake;
+  std::function<void(std::vector<redis_value>, const redis_endpoint&)> on_handshake;
 
   static void on_connect(const redisAsyncContext* ac, int status) {
     auto st = static_cast<state*>(ac->data);
@@ -307,12 +313,40 @@ struct redis_connection::state {
       if (!endpoint.user.empty())
         argv.push_back(endpoint.user);
       argv.push_back(endpoint.password);
-      send(std::move(argv), [this](redis_value v) {
-        if (v.is_error())
-          last_error = "AUTH failed: " + v.str;
-      });
+      write(argv, [this, target](redis_value v) { on_auth(v, target); });
+      authenticating = true;
+    }
+    if (!handshake.empty() && on_handshake) {
+      struct replies {
+        std::vector<redis_value> values;
+        size_t pending;
+      };
+      auto collected = std::make_shared<replies>(replies{{}, handshake.size()});
+      collected->values.resize(handshake.size());
+      for (size_t i = 0; i < handshake.size(); ++i)
+        send(handshake[i], [this, collected, i, target](redis_value v) {
+          collected->values[i] = std::move(v);
+          if (--collected->pending == 0)
+            on_handshake(std::move(collected->values), target);
+        });
     }
     return true;
+  }
+
+  void on_auth(const redis_value& v, const redis_endpoint& server) {
+    authenticating = false;
+    auto waiting = std::exchange(held, {});
+    if (v.is_error()) {
+      last_error = "AUTH as " + (endpoint.user.empty() ? std::string("default") : endpoint.user)
+                   + " failed at " + server.address() + ": " + v.str;
+      for (auto& [argv, done] : waiting)
+        done(redis_value::error(std::string(connection_error_prefix) + last_error));
+      if (ac != nullptr && !(ac->c.flags & REDIS_DISCONNECTING))
+        redisAsyncDisconnect(ac);
+      return;
+    }
+    for (auto& [argv, done] : waiting)
+      send(std::move(argv), std::move(done));
   }
 
   void send(std::vector<std::string> argv, callback done) {
@@ -321,6 +355,15 @@ struct redis_connection::state {
                               + endpoint.address() + ": " + last_error));
       return;
     }
+    if (authenticating) {
+      held.emplace_back(std::move(argv), std::move(done));
+      return;
+    }
+    write(argv, std::move(done));
+  }
+
+  /// Queues one command on the connection (which must exist).
+  void write(const std::vector<std::string>& argv, callback done) {
     std::vector<const char*> args;
     std::vector<size_t> lengths;
     args.reserve(argv.size());
@@ -362,6 +405,17 @@ void redis_connection::command(std::vector<std::string> argv, callback done) {
   loop_.post([st = state_, argv = std::move(argv), done = std::move(done)]() mutable {
     st->send(std::move(argv), std::move(done));
   });
+}
+
+void redis_connection::command_in_loop(std::vector<std::string> argv, callback done) {
+  state_->send(std::move(argv), std::move(done));
+}
+
+void redis_connection::set_handshake(
+  std::vector<std::vector<std::string>> commands,
+  std::function<void(std::vector<redis_value>, const redis_endpoint& server)> done) {
+  state_->handshake = std::move(commands);
+  state_->on_handshake = std::move(done);
 }
 
 redis_value redis_connection::run(std::vector<std::string> argv,

@@ -80,6 +80,17 @@ public:
   /// Sends one command; `done` runs on the loop thread with the reply. Thread-safe.
   void command(std::vector<std::string> argv, callback done);
 
+  /// Like `command`, but only from the loop thread itself (from a reply callback or a task
+  /// posted to the loop): the command is queued at once, in order, without a hop.
+  void command_in_loop(std::vector<std::string> argv, callback done);
+
+  /// Commands to send first on every new connection (after AUTH), before anything queued
+  /// behind them; `done` runs on the loop thread with their replies, before the reply of any
+  /// later command. For checks that must see each server this connection ends up on (after a
+  /// failover, a different one). Set it before the first command; not thread-safe.
+  void set_handshake(std::vector<std::vector<std::string>> commands,
+                     std::function<void(std::vector<redis_value>, const redis_endpoint& server)> done);
+
   /// Sends one command and waits for its reply or the timeout, whichever comes first.
   /// Blocks the calling thread: for the CLI, start-up and tests, never on a CAF worker.
   redis_value run(std::vector<std::string> argv,

@@ -27,6 +27,7 @@ using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 using timers_atom = caf::atom_constant<caf::atom("timers")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
 using persistence::queue_entry;
 
@@ -112,6 +113,8 @@ void route(caf::stateful_actor<processing_state>* self, queue_entry& e) {
     spdlog::error("host processing: message {} ({}) {}; acknowledged and dropped", e.id, kind, why);
     st.reader.svc->box->ack(st.reader.host, {e.id});
   };
+  if (!e.error.empty())
+    return drop(e.error);
   if (e.fields.empty())
     return drop("was deleted while pending");
   if (kind == "start") {
@@ -160,10 +163,17 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
   isvc->dehydrate_after = svc->config->dehydrate_after;
   st.instance_svc = std::move(isvc);
   self->set_down_handler([self](caf::down_msg& dm) {
-    auto& insts = self->state.instances;
-    for (auto i = insts.begin(); i != insts.end(); ++i)
+    auto& st = self->state;
+    for (auto i = st.instances.begin(); i != st.instances.end(); ++i)
       if (i->second.address() == dm.source) {
-        insts.erase(i);
+        if (is_rolled_back_exit(dm.reason)) {
+          // Its memory was ahead of the store: a fresh actor replays what the store holds.
+          auto a = spawn_instance(self->system(), st.instance_svc, i->first);
+          self->monitor(a);
+          i->second = a;
+          return;
+        }
+        st.instances.erase(i);
         break;
       }
     self->send(self, poll_atom::value); // intake may have paused at max_instances
@@ -191,6 +201,13 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
         st.reader.poll(self, capacity());
     },
     [=](reclaim_atom) { self->state.reader.reclaim(self, 64); },
+    [=](restart_atom, const std::vector<std::string>& ids) {
+      for (const auto& id : ids) {
+        auto i = self->state.instances.find(id);
+        if (i != self->state.instances.end())
+          self->send_exit(i->second, rolled_back_exit_reason());
+      }
+    },
     [=](timers_atom) {
       auto hdl = caf::actor_cast<caf::actor>(self);
       svc->box->fire_timers(wall_clock_ms(), 256, [](int64_t, const std::string& error) {
@@ -327,10 +344,14 @@ caf::behavior send_host(caf::stateful_actor<send_state>* self,
                      entries.size());
       auto again = st.reader.on_batch(self, !reclaimed, pending, entries.size(), error);
       for (auto& e : entries)
-        if (!e.fields.empty())
+        if (!e.fields.empty()) {
           st.backlog.push_back(std::move(e));
-        else
+        } else {
+          if (!e.error.empty())
+            spdlog::error("host send: activity request {} {}; acknowledged and dropped", e.id,
+                          e.error);
           svc->box->ack("send", {e.id}); // deleted while pending: nothing left to do
+        }
       dispatch();
       if (again)
         st.reader.poll(self, free_slots());
@@ -453,7 +474,9 @@ caf::behavior receive_host(caf::stateful_actor<receive_state>* self,
         auto version = svc->orchestrations->newest_version(type);
         auto id = e.field("id").empty() ? new_instance_id(type) : e.field("id");
         std::string problem;
-        if (e.field("kind") != "submit")
+        if (!e.error.empty())
+          problem = e.error;
+        else if (e.field("kind") != "submit")
           problem = "is not a submit message";
         else if (version == 0)
           problem = "names orchestration type '" + type + "', which is not registered";
@@ -497,6 +520,10 @@ caf::actor spawn_receive_host(caf::actor_system& sys, std::shared_ptr<const host
 caf::actor spawn_processing_host(caf::actor_system& sys,
                                  std::shared_ptr<const host_services> svc) {
   return sys.spawn(processing_host, std::move(svc));
+}
+
+void restart_instances(const caf::actor& processing_host, std::vector<std::string> instance_ids) {
+  caf::anon_send(processing_host, restart_atom::value, std::move(instance_ids));
 }
 
 caf::actor spawn_send_host(caf::actor_system& sys, std::shared_ptr<const host_services> svc) {

@@ -7,6 +7,8 @@
 #include <caf/fwd.hpp>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace convoy::runtime {
 
@@ -26,6 +28,10 @@ caf::actor spawn_receive_host(caf::actor_system& sys, std::shared_ptr<const host
 /// memory), fires due durable timers, and takes over messages a dead host instance left.
 caf::actor spawn_processing_host(caf::actor_system& sys,
                                  std::shared_ptr<const host_services> svc);
+
+/// Tells a processing host that a rollback hit these instances: those it runs are stopped
+/// and started again, so they resume from what the MessageBox holds. Thread-safe.
+void restart_instances(const caf::actor& processing_host, std::vector<std::string> instance_ids);
 
 /// The send host: runs activities requested by orchestrations on a bounded pool of worker
 /// threads and publishes their outcomes back, once per request.

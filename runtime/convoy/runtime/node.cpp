@@ -10,10 +10,19 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <mutex>
 
 namespace convoy::runtime {
 
+/// Where rollback reports go: the processing host, once it runs. The MessageBox calls the
+/// listener on its loop thread, possibly before the host exists or after it stopped.
+struct rollback_target {
+  std::mutex mtx;
+  caf::actor processing_host;
+};
+
 struct node::impl {
+  std::shared_ptr<rollback_target> rollbacks = std::make_shared<rollback_target>();
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<host_services> svc;
@@ -43,9 +52,16 @@ std::string node::start() {
     return err;
   // Every node creates every known host's group: producers may enqueue for hosts this node
   // does not run, and a group created later would still see them (groups start at id 0).
+  auto target = std::make_shared<rollback_target>();
+  box_->on_rollback([target](const persistence::rollback_report& report) {
+    std::lock_guard<std::mutex> guard(target->mtx);
+    if (target->processing_host && !report.instances.empty())
+      restart_instances(target->processing_host, report.instances);
+  });
   if (auto err = box_->prepare(known_hosts); !err.empty())
     return err;
   impl_ = std::make_unique<impl>();
+  impl_->rollbacks = target;
   impl_->sys = std::make_unique<caf::actor_system>(impl_->cfg);
   impl_->svc = std::make_shared<host_services>();
   impl_->svc->config = &config_;
@@ -58,8 +74,11 @@ std::string node::start() {
   // Start order: send and processing first, so the receive host's activations find takers.
   if (runs("send"))
     impl_->hosts.push_back(spawn_send_host(sys, impl_->svc));
-  if (runs("processing"))
+  if (runs("processing")) {
     impl_->hosts.push_back(spawn_processing_host(sys, impl_->svc));
+    std::lock_guard<std::mutex> guard(target->mtx);
+    target->processing_host = impl_->hosts.back();
+  }
   if (runs("receive"))
     impl_->hosts.push_back(spawn_receive_host(sys, impl_->svc));
   spdlog::info("node {} running hosts [{}] against the MessageBox at {} (prefix '{}')",
@@ -71,6 +90,10 @@ std::string node::start() {
 void node::stop() {
   if (!impl_)
     return;
+  {
+    std::lock_guard<std::mutex> guard(impl_->rollbacks->mtx);
+    impl_->rollbacks->processing_host = caf::actor{};
+  }
   // Reverse start order.
   for (auto i = impl_->hosts.rbegin(); i != impl_->hosts.rend(); ++i)
     caf::anon_send_exit(*i, caf::exit_reason::user_shutdown);
