@@ -31,7 +31,8 @@ struct dev_options {
 };
 
 int run_dev(const dev_options& opts);
-int run_node(const std::string& config_path);
+int run_node(const std::string& config_path, const std::vector<std::string>& sets,
+             bool dump_config);
 int run_orch_list(const target& t, output_format fmt, size_t limit);
 int run_orch_describe(const target& t, const std::string& id, output_format fmt);
 int run_orch_start(const target& t, const std::string& type, const std::string& input,

@@ -100,13 +100,19 @@ int box_error(const target& t, const std::string& error) {
 
 } // namespace
 
-int run_node(const std::string& config_path) {
-  auto loaded = runtime::load_node_config(config_path);
+int run_node(const std::string& config_path, const std::vector<std::string>& sets,
+             bool dump_config) {
+  auto loaded = runtime::load_node_config(
+    runtime::config_sources{config_path, runtime::convoy_environment(), sets});
   if (auto err = std::get_if<std::string>(&loaded)) {
     std::cerr << "convoy: " << *err << "\n";
     return 2;
   }
   auto cfg = std::get<runtime::node_config>(std::move(loaded));
+  if (dump_config) {
+    std::cout << runtime::dump_config(cfg);
+    return 0;
+  }
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   spdlog::set_pattern("%H:%M:%S.%e %^%-5l%$ %v");
   registry reg;

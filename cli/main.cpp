@@ -58,7 +58,15 @@ int main(int argc, char** argv) {
 
   std::string config_path;
   auto node_cmd = app.add_subcommand("node", "run a node\nexample: convoy node --config node.toml");
-  node_cmd->add_option("--config", config_path, "node configuration (TOML)")->required();
+  node_cmd->add_option("--config", config_path,
+                       "node configuration (TOML); CONVOY_<SECTION>_<KEY> variables and --set "
+                       "override it");
+  std::vector<std::string> config_sets;
+  node_cmd->add_option("--set", config_sets,
+                       "override one key, e.g. --set messagebox.durability=replicated");
+  bool dump_config = false;
+  node_cmd->add_flag("--dump-config", dump_config,
+                     "print the effective configuration as TOML and exit");
 
   auto orch = app.add_subcommand("orch", "orchestration instances");
   orch->require_subcommand(1);
@@ -159,7 +167,7 @@ int main(int argc, char** argv) {
   if (dev_cmd->parsed())
     return run_dev(dev);
   if (node_cmd->parsed())
-    return run_node(config_path);
+    return run_node(config_path, config_sets, dump_config);
   if (list_cmd->parsed())
     return with_target(list_opts, [&](const target& t) {
       return run_orch_list(t, list_opts.format(), limit);

@@ -6,9 +6,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include <unistd.h>
+
+extern char** environ;
 
 namespace convoy::runtime {
 
@@ -63,10 +67,28 @@ class reader {
 public:
   reader(const toml::table& root, std::string path) : root_(root), path_(std::move(path)) {}
 
+  /// Makes `key` ("section.key") read `value` (TOML text, or a bare string) instead of the
+  /// file's value; `origin` names where it came from in errors. Returns an error or "".
+  std::string override_key(const std::string& key, const std::string& value,
+                           const std::string& origin) {
+    auto dot = key.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == key.size()
+        || key.find('.', dot + 1) != std::string::npos)
+      return origin + ": '" + key + "' is not section.key";
+    toml::table holder;
+    try {
+      holder = toml::parse("v = " + value);
+    } catch (const toml::parse_error&) {
+      holder = toml::table{{"v", value}}; // not TOML: a plain string (a name, an address)
+    }
+    overrides_[key] = {std::move(holder), origin};
+    return {};
+  }
+
   template <class T>
   void get(std::string_view key, T& out) {
     asked_.emplace(key);
-    auto node = root_.at_path(key);
+    auto node = lookup(key);
     if (!node || !error_.empty())
       return;
     if constexpr (std::is_same_v<T, std::string>) {
@@ -91,7 +113,7 @@ public:
 
   void get_list(std::string_view key, std::vector<std::string>& out) {
     asked_.emplace(key);
-    auto node = root_.at_path(key);
+    auto node = lookup(key);
     if (!node || !error_.empty())
       return;
     auto arr = node.as_array();
@@ -111,8 +133,11 @@ public:
   }
 
   void fail(std::string_view key, std::string what) {
-    if (error_.empty())
-      error_ = path_ + ": " + std::string(key) + " " + what;
+    if (!error_.empty())
+      return;
+    auto o = overrides_.find(std::string(key));
+    error_ = (o == overrides_.end() ? path_ : o->second.origin) + ": " + std::string(key) + " "
+             + what;
   }
 
   const std::string& error() const { return error_; }
@@ -121,6 +146,9 @@ public:
   /// the reads rather than from a second list of keys, so that the two cannot drift apart:
   /// a misspelt key must be an error, not silently leave its default in place.
   std::string unknown_key() const {
+    for (auto& [key, o] : overrides_)
+      if (asked_.count(key) == 0)
+        return o.origin + ": unknown key " + key;
     for (auto& [key, value] : root_) {
       std::string section(key.str());
       auto in_section = [&](const std::string& k) { return k.rfind(section + ".", 0) == 0; };
@@ -137,8 +165,21 @@ public:
   }
 
 private:
+  struct overridden {
+    toml::table holder; ///< {"v": value}
+    std::string origin;
+  };
+
+  toml::node_view<const toml::node> lookup(std::string_view key) const {
+    auto o = overrides_.find(std::string(key));
+    if (o != overrides_.end())
+      return o->second.holder.at_path("v");
+    return root_.at_path(key);
+  }
+
   const toml::table& root_;
   std::string path_;
+  std::map<std::string, overridden> overrides_;
   std::string error_;
   std::set<std::string, std::less<>> asked_;
 };
@@ -146,8 +187,24 @@ private:
 } // namespace
 
 std::variant<node_config, std::string> load_node_config(const std::string& path) {
+  return load_node_config(config_sources{path, {}, {}});
+}
+
+std::vector<std::pair<std::string, std::string>> convoy_environment() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    auto eq = entry.find('=');
+    if (entry.rfind("CONVOY_", 0) == 0 && eq != std::string_view::npos)
+      out.emplace_back(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return out;
+}
+
+std::variant<node_config, std::string> load_node_config(const config_sources& sources) {
+  const auto& path = sources.file;
   toml::table root;
-  try {
+  if (!path.empty()) try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
@@ -158,7 +215,33 @@ std::variant<node_config, std::string> load_node_config(const std::string& path)
   }
   node_config cfg;
   cfg.name = default_node_name();
-  reader r(root, path);
+  reader r(root, path.empty() ? std::string("configuration") : path);
+  // The environment, then flags, override the file: CONVOY_<SECTION>_<KEY>, e.g.
+  // CONVOY_MESSAGEBOX_DURABILITY=replicated. CONVOY_* variables of other sections (such as
+  // CONVOY_REDIS for the CLI) are not configuration and are left alone.
+  static const std::set<std::string> sections{"node", "messagebox", "timing", "send", "processing"};
+  for (const auto& [name, value] : sources.environment) {
+    auto rest = name.substr(7);
+    auto sep = rest.find('_');
+    if (sep == std::string::npos)
+      continue;
+    auto section = rest.substr(0, sep);
+    std::transform(section.begin(), section.end(), section.begin(), ::tolower);
+    if (sections.count(section) == 0)
+      continue;
+    auto key = rest.substr(sep + 1);
+    std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+    if (auto err = r.override_key(section + "." + key, value, "environment " + name); !err.empty())
+      return err;
+  }
+  for (const auto& set : sources.flags) {
+    auto eq = set.find('=');
+    if (eq == std::string::npos)
+      return "--set '" + set + "' is not section.key=value";
+    if (auto err = r.override_key(set.substr(0, eq), set.substr(eq + 1), "--set " + set);
+        !err.empty())
+      return err;
+  }
   r.get("node.name", cfg.name);
   r.get_list("node.hosts", cfg.hosts);
   r.get("node.log_level", cfg.log_level);
@@ -183,17 +266,51 @@ std::variant<node_config, std::string> load_node_config(const std::string& path)
     return r.error();
   if (auto err = r.unknown_key(); !err.empty())
     return err;
+  auto where = path.empty() ? std::string("configuration") : path;
   if (!persistence::parse_address(address, cfg.redis))
-    return path + ": messagebox.address '" + address + "' is not host:port";
+    return where + ": messagebox.address '" + address + "' is not host:port";
+  cfg.password_env = password_env;
   if (!password_env.empty()) {
     auto value = std::getenv(password_env.c_str());
     if (value == nullptr)
-      return path + ": messagebox.password_env names " + password_env + ", which is not set";
+      return where + ": messagebox.password_env names " + password_env + ", which is not set";
     cfg.redis.password = value;
   }
   if (auto err = validate(cfg); !err.empty())
-    return path + ": " + err;
+    return where + ": " + err;
   return cfg;
+}
+
+std::string dump_config(const node_config& cfg) {
+  auto strings = [](const std::vector<std::string>& list) {
+    toml::array out;
+    for (const auto& s : list)
+      out.push_back(s);
+    return out;
+  };
+  toml::table messagebox{{"address", cfg.redis.host + ":" + std::to_string(cfg.redis.port)},
+                         {"prefix", cfg.prefix},
+                         {"sentinels", strings(cfg.redis.sentinels)},
+                         {"master_name", cfg.redis.master_name},
+                         {"durability", cfg.durability},
+                         {"replicas", cfg.replicas},
+                         {"wait_timeout_ms", cfg.wait_timeout.count()}};
+  if (!cfg.redis.user.empty())
+    messagebox.insert("user", cfg.redis.user);
+  if (!cfg.password_env.empty())
+    messagebox.insert("password_env", cfg.password_env); // the name, never the password
+  toml::table root{
+    {"node", toml::table{{"name", cfg.name}, {"hosts", strings(cfg.hosts)}, {"log_level", cfg.log_level}}},
+    {"messagebox", std::move(messagebox)},
+    {"timing", toml::table{{"reclaim_idle_ms", cfg.reclaim_idle.count()},
+                           {"poll_block_ms", cfg.poll_block.count()},
+                           {"timer_poll_ms", cfg.timer_poll.count()}}},
+    {"send", toml::table{{"workers", static_cast<int64_t>(cfg.activity_workers)}}},
+    {"processing", toml::table{{"max_instances", static_cast<int64_t>(cfg.max_instances)},
+                               {"dehydrate_after_ms", cfg.dehydrate_after.count()}}}};
+  std::ostringstream out;
+  out << root << "\n";
+  return out.str();
 }
 
 } // namespace convoy::runtime

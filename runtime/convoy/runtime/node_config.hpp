@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct node_config {
   std::string log_level = "info";
 
   persistence::redis_endpoint redis;
+  /// The environment variable the password was read from ("" = none).
+  std::string password_env;
   std::string prefix = "convoy:";
   /// "local" or "replicated" (acknowledge persistence points only once `replicas` replicas
   /// confirm them with WAIT, waiting at most `wait_timeout`).
@@ -44,9 +47,29 @@ struct node_config {
 /// The three host names a node knows in this version.
 inline const std::vector<std::string> known_hosts{"receive", "processing", "send"};
 
-/// Reads a node configuration file. Returns the configuration, or an error message naming
-/// the file, the key and what is wrong with it.
+/// Where a node's configuration comes from, lowest precedence first: a TOML file (optional),
+/// `CONVOY_<SECTION>_<KEY>` environment variables (e.g. CONVOY_NODE_NAME,
+/// CONVOY_MESSAGEBOX_DURABILITY), and `--set section.key=value` flags. Override values are
+/// TOML (`2`, `["send"]`, `"x"`) or, when they are not, plain strings (`node-1`).
+struct config_sources {
+  std::string file;
+  std::vector<std::pair<std::string, std::string>> environment;
+  std::vector<std::string> flags;
+};
+
+/// Reads a node configuration. Returns it, or an error message naming the source (file,
+/// environment variable or flag), the key and what is wrong with it.
+std::variant<node_config, std::string> load_node_config(const config_sources& sources);
+
+/// `load_node_config` of a file alone.
 std::variant<node_config, std::string> load_node_config(const std::string& path);
+
+/// This process's CONVOY_* environment variables.
+std::vector<std::pair<std::string, std::string>> convoy_environment();
+
+/// The effective configuration as TOML, as `convoy node --dump-config` prints it (the
+/// password's variable name, never the password).
+std::string dump_config(const node_config& cfg);
 
 /// Checks a configuration assembled in code; returns an error message or "".
 std::string validate(const node_config& cfg);

@@ -350,4 +350,73 @@ BOOST_AUTO_TEST_CASE(invalid_log_level_is_named) {
   BOOST_TEST(contains(err, "'loud'"));
 }
 
+// -- layers: file < environment < --set ------------------------------------------------------
+
+namespace {
+
+std::variant<rt::node_config, std::string>
+load_layers(const std::string& file, std::vector<std::pair<std::string, std::string>> env,
+            std::vector<std::string> flags = {}) {
+  return load_node_config(rt::config_sources{file, std::move(env), std::move(flags)});
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(environment_overrides_the_file_and_flags_override_both) {
+  auto path = write("layers.toml", valid_base + "durability = \"local\"\nreplicas = 1\n");
+  auto loaded = load_layers(path,
+                            {{"CONVOY_MESSAGEBOX_DURABILITY", "replicated"},
+                             {"CONVOY_MESSAGEBOX_REPLICAS", "2"},
+                             {"CONVOY_NODE_NAME", "from-env"},
+                             {"CONVOY_NODE_HOSTS", "[\"processing\", \"send\"]"},
+                             {"CONVOY_REDIS", "not-a-config-key:1"}}, // the CLI's, ignored here
+                            {"messagebox.replicas=3", "timing.reclaim_idle_ms=1500"});
+  auto* err = std::get_if<std::string>(&loaded);
+  BOOST_TEST_REQUIRE(!err, (err ? *err : std::string()));
+  auto cfg = std::get<rt::node_config>(loaded);
+  BOOST_TEST(cfg.durability == "replicated");        // environment over file
+  BOOST_TEST(cfg.replicas == 3);                     // flag over environment
+  BOOST_TEST(cfg.name == "from-env");                // a bare word is a string
+  BOOST_TEST(cfg.hosts == (std::vector<std::string>{"processing", "send"}));
+  BOOST_TEST(cfg.reclaim_idle == 1500ms);
+  BOOST_TEST(cfg.redis.port == 6379);                // the file's value stays
+}
+
+BOOST_AUTO_TEST_CASE(no_file_at_all_is_defaults_plus_overrides) {
+  auto loaded = load_layers("", {{"CONVOY_NODE_NAME", "bare"}});
+  BOOST_TEST_REQUIRE(std::holds_alternative<rt::node_config>(loaded));
+  BOOST_TEST(std::get<rt::node_config>(loaded).name == "bare");
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_environment_value_names_the_variable_and_the_key) {
+  auto err = std::get<std::string>(load_layers("", {{"CONVOY_SEND_WORKERS", "many"}}));
+  BOOST_TEST(err.rfind("environment CONVOY_SEND_WORKERS: send.workers must be", 0) == 0u, err);
+  err = std::get<std::string>(load_layers("", {{"CONVOY_MESSAGEBOX_DURABLITY", "replicated"}}));
+  BOOST_TEST(err == "environment CONVOY_MESSAGEBOX_DURABLITY: unknown key messagebox.durablity");
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_flag_names_itself) {
+  auto err = std::get<std::string>(load_layers("", {}, {"messagebox.replicas"}));
+  BOOST_TEST(err == "--set 'messagebox.replicas' is not section.key=value");
+  err = std::get<std::string>(load_layers("", {}, {"replicas=2"}));
+  BOOST_TEST(err == "--set replicas=2: 'replicas' is not section.key");
+  err = std::get<std::string>(load_layers("", {}, {"timing.poll_block_ms=-5"}));
+  BOOST_TEST(err.rfind("--set timing.poll_block_ms=-5: timing.poll_block_ms must be", 0) == 0u, err);
+}
+
+BOOST_AUTO_TEST_CASE(the_dumped_configuration_loads_back_to_the_same_values) {
+  auto loaded = load_layers("", {{"CONVOY_NODE_NAME", "dumped"}},
+                            {"messagebox.sentinels=[\"127.0.0.1:26379\"]",
+                             "messagebox.durability=replicated", "processing.max_instances=77"});
+  BOOST_TEST_REQUIRE(std::holds_alternative<rt::node_config>(loaded));
+  auto text = rt::dump_config(std::get<rt::node_config>(loaded));
+  auto again = expect_config(write("dumped.toml", text));
+  BOOST_TEST(rt::dump_config(again) == text);
+  BOOST_TEST(again.name == "dumped");
+  BOOST_TEST(again.max_instances == 77u);
+  BOOST_TEST(again.redis.sentinels == (std::vector<std::string>{"127.0.0.1:26379"}));
+  BOOST_TEST((contains(text, "durability = 'replicated'")
+              || contains(text, "durability = \"replicated\"")), text);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
