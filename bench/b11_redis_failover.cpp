@@ -9,8 +9,9 @@
 //   instance in flight (a group of 16, the next group when all answered): one writer with
 //   durability local, one replicated (WAIT 1 of the 2 replicas, timeout 500 ms: after the
 //   failover only one replica is left). A point whose outcome is unknown is retried with the
-//   same seq after 20 ms; an instance whose point is refused otherwise (stale epoch, a rollback
-//   detected, a gap) stops writing.
+//   same seq after 20 ms. Ours: an instance whose point is refused otherwise (the MessageBox
+//   detected a rollback: acknowledged points lost) resumes like a real one, from what the
+//   store holds (claim again); the acknowledged points beyond the stored seq count as lost.
 // - Ours: `message_box` with the Sentinels as its endpoint (it resolves the master through
 //   them on every reconnect and checks ROLE), `write` of checkpoints with one journal entry
 //   and one activity command.
@@ -46,8 +47,11 @@ struct writer_report {
   std::vector<std::vector<uint64_t>> acked; ///< per instance, the acknowledged seqs
   size_t acked_points = 0;
   size_t retries = 0;
-  size_t stopped_instances = 0;
-  std::string stop_reason;
+  /// Ours: instances whose point was refused (rolled back, stale epoch) and that resumed from
+  /// what the store holds (claim again), and the acknowledged points found lost then.
+  size_t resumed_instances = 0;
+  size_t lost_at_resume = 0;
+  std::string refusal;
 };
 
 /// When the master was known dead (0 = not yet), and how many writers have recovered since.
@@ -72,11 +76,30 @@ void note_ack(writer_report& rep, kill_clock& kill, clock_type::time_point issue
 
 // -- ours -----------------------------------------------------------------------------------
 
+/// Claims `x` again (after a refusal): its new epoch and the seq the store holds. Returns
+/// false when the store did not answer usably (try again later).
+bool reclaim_instance(persistence::message_box& box, tracked_instance& x) {
+  countdown cd;
+  cd.reset(1);
+  claim_result out;
+  box.claim(x.id, "bench-node", [&](claim_result r) {
+    out = std::move(r);
+    cd.arrive();
+  });
+  if (!cd.wait_until(clock_type::now() + 30s))
+    fail("ours: claim unanswered after 30 s");
+  if (out.status != store_status::ok)
+    return false;
+  x.epoch = out.record.epoch;
+  x.seq = out.record.seq;
+  return true;
+}
+
 void our_writer(persistence::message_box& box, std::vector<tracked_instance> inst,
                 const std::atomic<bool>& stop, kill_clock& kill, writer_report& rep) {
   const auto n = inst.size();
   rep.acked.assign(n, {});
-  std::vector<bool> active(n, true);
+  std::vector<bool> active(n, true), refused(n, false);
   struct slot {
     store_status status = store_status::ok;
     std::string error;
@@ -84,12 +107,25 @@ void our_writer(persistence::message_box& box, std::vector<tracked_instance> ins
   };
   countdown cd;
   while (!stop.load()) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!refused[i] || !reclaim_instance(box, inst[i]))
+        continue;
+      refused[i] = false;
+      ++rep.resumed_instances;
+      auto& seqs = rep.acked[i];
+      auto beyond = std::remove_if(seqs.begin(), seqs.end(),
+                                   [&](uint64_t seq) { return seq > inst[i].seq; });
+      rep.lost_at_resume += static_cast<size_t>(seqs.end() - beyond);
+      seqs.erase(beyond, seqs.end());
+    }
     std::vector<size_t> idx;
     for (size_t i = 0; i < n; ++i)
-      if (active[i])
+      if (active[i] && !refused[i])
         idx.push_back(i);
-    if (idx.empty())
-      return;
+    if (idx.empty()) {
+      std::this_thread::sleep_for(retry_backoff);
+      continue;
+    }
     std::vector<slot> slots(idx.size());
     cd.reset(idx.size());
     auto issued = clock_type::now();
@@ -114,10 +150,13 @@ void our_writer(persistence::message_box& box, std::vector<tracked_instance> ins
       } else if (s.status == store_status::unavailable) {
         retry = true;
         ++rep.retries;
+      } else if (s.status == store_status::stale_epoch
+                 || s.error.rfind("CONVOY_ROLLED_BACK", 0) == 0) {
+        refused[i] = true;
+        rep.refusal = s.error;
       } else {
-        active[i] = false;
-        ++rep.stopped_instances;
-        rep.stop_reason = s.error;
+        active[i] = false; // anything else is not expected: this instance stops
+        rep.refusal = s.error;
       }
     }
     if (retry)
@@ -232,9 +271,9 @@ struct failover_sample {
   double recovery_ms[2] = {0, 0}; ///< local, replicated
   double lost[2] = {0, 0};
   double acked[2] = {0, 0};
-  double stopped[2] = {0, 0};
+  double resumed[2] = {0, 0};
   double sentinel_ms = 0;
-  std::string stop_reason;
+  std::string refusal;
 };
 
 std::string redis_version;
@@ -313,13 +352,14 @@ failover_sample run_failover(bool ours, const std::filesystem::path& dir,
     if (!reports[d].recovered_at)
       fail(std::string(ours ? "ours" : "peer") + ": the " + (d == 0 ? "local" : "replicated")
            + " writer had no point acknowledged within 20 s after Sentinel's failover"
-           + (reports[d].stop_reason.empty() ? "" : " (last refusal: " + reports[d].stop_reason + ")"));
+           + (reports[d].refusal.empty() ? "" : " (last refusal: " + reports[d].refusal + ")"));
     out.recovery_ms[d] = ms_between(killed_at, *reports[d].recovered_at);
-    out.lost[d] = static_cast<double>(count_lost(new_master, keys, inst[d], reports[d]));
+    out.lost[d] = static_cast<double>(reports[d].lost_at_resume
+                                      + count_lost(new_master, keys, inst[d], reports[d]));
     out.acked[d] = static_cast<double>(reports[d].acked_points);
-    out.stopped[d] = static_cast<double>(reports[d].stopped_instances);
-    if (!reports[d].stop_reason.empty())
-      out.stop_reason = reports[d].stop_reason;
+    out.resumed[d] = static_cast<double>(reports[d].resumed_instances);
+    if (!reports[d].refusal.empty())
+      out.refusal = reports[d].refusal;
   }
   boxes[0].reset();
   boxes[1].reset();
@@ -385,13 +425,13 @@ int main(int argc, char** argv) try {
     c["detail"] = ojson{
       {"acknowledged_ours", to_json(pick(0, [d](const failover_sample& s) { return s.acked[d]; }))},
       {"acknowledged_peer", to_json(pick(1, [d](const failover_sample& s) { return s.acked[d]; }))},
-      {"instances_stopped_ours", to_json(pick(0, [d](const failover_sample& s) { return s.stopped[d]; }))}};
+      {"instances_resumed_ours", to_json(pick(0, [d](const failover_sample& s) { return s.resumed[d]; }))}};
     cases.push_back(std::move(c));
   }
   ojson reasons = ojson::array();
   for (const auto& s : samples[0])
-    if (!s.stop_reason.empty())
-      reasons.push_back(s.stop_reason);
+    if (!s.refusal.empty())
+      reasons.push_back(s.refusal);
 
   ojson result{
     {"id", "B11"},

@@ -46,7 +46,9 @@ int main(int argc, char** argv) try {
     auto box = make_box(loopback(server.port()), "ours:");
     redis_version = box->server_version();
     point_sides sides(*box, server.port(), instances);
-    auto [ours_max, peer_max] = sides.alternate_rates(256, 3, max_window);
+    auto max = sides.alternate_rates(256, 3, max_window);
+    const auto& ours_max = max.rate[0];
+    const auto& peer_max = max.rate[1];
     const double base = summarize(ours_max).median;
     cases = sides.latency_cases(base, loads, rounds, duration,
                                 "raw hiredis, same offered load (MULTI/HSET/RPUSH/XADD/XADD/EXEC)",

@@ -59,13 +59,16 @@ int main(int argc, char** argv) try {
     redis_version = box->server_version();
     point_sides sides(*box, master.port(), instances, replicas, wait_timeout);
     for (auto batch : batches) {
-      auto [ours, theirs] = sides.alternate_rates(batch, rounds, window);
+      auto s = sides.alternate_rates(batch, rounds, window);
       auto c = make_case(ojson{{"measure", "throughput"}, {"batch", batch}, {"aof", aof}},
-                         summarize(ours), peer_name, summarize(theirs), ">= 0.7");
+                         summarize(s.rate[0]), peer_name, summarize(s.rate[1]), ">= 0.7");
       c["unit"] = "points/s";
+      c["detail"] = s.cpu_detail();
       cases.push_back(std::move(c));
     }
-    auto [ours_max, peer_max] = sides.alternate_rates(256, 3, max_window);
+    auto max = sides.alternate_rates(256, 3, max_window);
+    const auto& ours_max = max.rate[0];
+    const auto& peer_max = max.rate[1];
     auto latency = sides.latency_cases(summarize(ours_max).median, loads, latency_rounds,
                                        duration, peer_name,
                                        ojson{{"measure", "latency"}, {"aof", aof}});

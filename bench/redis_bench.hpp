@@ -25,6 +25,8 @@
 #include "convoy/test/redis_server.hpp"
 
 #include <hiredis/hiredis.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <condition_variable>
@@ -34,6 +36,7 @@
 #include <mutex>
 
 #include <poll.h>
+#include <sys/resource.h>
 
 namespace convoy::bench {
 
@@ -46,8 +49,11 @@ inline std::string bench_id = "?";
 inline std::string bench_name = "?";
 } // namespace detail
 
-/// Names the program for `fail` and starts its watchdog.
+/// Names the program for `fail`, starts its watchdog and sends Convoy's log (spdlog's default
+/// logger: the MessageBox reports rollbacks and refused stores there) to stderr, so stdout
+/// holds only the result object.
 inline void start_bench(std::string id, std::string name, std::chrono::seconds budget) {
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("bench-stderr"));
   detail::bench_id = id;
   detail::bench_name = name;
   start_watchdog(std::move(id), std::move(name), budget);
@@ -545,11 +551,16 @@ inline void raw_group(raw_redis& r, const persistence::keys& k,
   }
 }
 
+struct rate_result {
+  double rate = 0;  ///< points per second
+  size_t points = 0;
+};
+
 /// Runs `group` (which writes `batch` points) until `window` has passed or `max_points` were
-/// written, at least once; returns points per second.
+/// written, at least once.
 template <class F>
-double measure_rate(size_t batch, std::chrono::milliseconds window, size_t max_points,
-                    F&& group) {
+rate_result measure_rate(size_t batch, std::chrono::milliseconds window, size_t max_points,
+                         F&& group) {
   size_t points = 0;
   auto t0 = clock_type::now();
   auto t1 = t0;
@@ -558,7 +569,7 @@ double measure_rate(size_t batch, std::chrono::milliseconds window, size_t max_p
     points += batch;
     t1 = clock_type::now();
   } while (t1 - t0 < window && points < max_points);
-  return static_cast<double>(points) / std::chrono::duration<double>(t1 - t0).count();
+  return {static_cast<double>(points) / std::chrono::duration<double>(t1 - t0).count(), points};
 }
 
 // -- open loop: latency at an offered rate ---------------------------------------------------
@@ -756,31 +767,57 @@ public:
     theirs_ = create_raw_instances(admin_, peer_keys_, "pt-", max_instances);
   }
 
-  /// Closed loop: points per second with `batch` in flight, over `window`.
-  double ours_rate(size_t batch, std::chrono::milliseconds window) {
-    auto rate = measure_rate(batch, window, max_points_, [&] { groups_.write(ours_, batch); });
-    trim(admin_, box_.key_schema(), ours_);
-    return rate;
-  }
-  double peer_rate(size_t batch, std::chrono::milliseconds window) {
-    auto rate = measure_rate(batch, window, max_points_, [&] {
-      raw_group(peer_, peer_keys_, theirs_, batch, wait_replicas_, wait_timeout_);
-    });
-    trim(admin_, peer_keys_, theirs_);
-    return rate;
+  /// Closed-loop samples of both sides: points per second, and per point the CPU time of the
+  /// Redis server (INFO cpu: user + sys of the master process) and of this process (all of
+  /// its threads: for ours the caller and the MessageBox' loop thread), in microseconds.
+  struct rate_samples {
+    std::vector<double> rate[2];
+    std::vector<double> server_us[2];
+    std::vector<double> client_us[2];
+
+    /// The CPU split as a "detail" object (medians over rounds).
+    ojson cpu_detail() const {
+      auto side = [](const std::vector<double>& a, const std::vector<double>& b) {
+        return ojson{{"ours", round4(summarize(a).median)}, {"peer", round4(summarize(b).median)}};
+      };
+      return ojson{{"server_cpu_us_per_point", side(server_us[0], server_us[1])},
+                   {"client_cpu_us_per_point", side(client_us[0], client_us[1])}};
+    }
+  };
+
+  /// Closed loop with `batch` in flight over `window`, ours (side 0) or the peer (side 1);
+  /// appends to `out`.
+  void closed_window(int side, size_t batch, std::chrono::milliseconds window, rate_samples* out) {
+    const double server0 = server_cpu_s(), client0 = process_cpu_s();
+    auto r = side == 0 ? measure_rate(batch, window, max_points_,
+                                      [&] { groups_.write(ours_, batch); })
+                       : measure_rate(batch, window, max_points_, [&] {
+                           raw_group(peer_, peer_keys_, theirs_, batch, wait_replicas_,
+                                     wait_timeout_);
+                         });
+    const double server1 = server_cpu_s(), client1 = process_cpu_s();
+    if (side == 0)
+      trim(admin_, box_.key_schema(), ours_);
+    else
+      trim(admin_, peer_keys_, theirs_);
+    if (out == nullptr)
+      return;
+    const auto points = static_cast<double>(r.points);
+    out->rate[side].push_back(r.rate);
+    out->server_us[side].push_back((server1 - server0) * 1e6 / points);
+    out->client_us[side].push_back((client1 - client0) * 1e6 / points);
   }
 
   /// One unrecorded warm-up window each, then `rounds` alternating windows.
-  std::pair<std::vector<double>, std::vector<double>>
-  alternate_rates(size_t batch, int rounds, std::chrono::milliseconds window) {
-    ours_rate(batch, window / 2);
-    peer_rate(batch, window / 2);
-    std::vector<double> ours, theirs;
+  rate_samples alternate_rates(size_t batch, int rounds, std::chrono::milliseconds window) {
+    closed_window(0, batch, window / 2, nullptr);
+    closed_window(1, batch, window / 2, nullptr);
+    rate_samples out;
     for (int round = 0; round < rounds; ++round) {
-      ours.push_back(ours_rate(batch, window));
-      theirs.push_back(peer_rate(batch, window));
+      closed_window(0, batch, window, &out);
+      closed_window(1, batch, window, &out);
     }
-    return {ours, theirs};
+    return out;
   }
 
   /// Open loop at `rate` points/s for `duration`.
@@ -839,6 +876,30 @@ public:
   }
 
   persistence::message_box& box() { return box_; }
+
+  /// The Redis server's CPU time so far (INFO cpu: used_cpu_user + used_cpu_sys), seconds.
+  double server_cpu_s() {
+    auto r = admin_.run({"INFO", "cpu"});
+    if (!r || r->type != REDIS_REPLY_STRING)
+      fail("INFO cpu: " + (r ? reply_text(r.get()) : admin_.error()));
+    std::string_view text(r->str, r->len);
+    double total = 0;
+    for (std::string_view field : {"used_cpu_sys:", "used_cpu_user:"}) {
+      auto pos = text.find(field);
+      if (pos == std::string_view::npos)
+        fail("INFO cpu without " + std::string(field));
+      total += std::strtod(std::string(text.substr(pos + field.size(), 24)).c_str(), nullptr);
+    }
+    return total;
+  }
+
+  /// This process' CPU time so far (all threads), seconds.
+  static double process_cpu_s() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+           + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
 
 private:
   persistence::message_box& box_;
