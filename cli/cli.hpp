@@ -2,8 +2,14 @@
 
 #include "convoy/persistence/redis_client.hpp"
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace convoy::cli {
 
@@ -43,6 +49,10 @@ int run_orch_send(const target& t, const std::string& id, const std::string& kin
 int run_msg_publish(const target& t, const std::string& type, const std::string& body,
                     const std::vector<std::string>& props, const std::string& activation_id);
 int run_msg_list(const target& t, bool zombies, output_format fmt, size_t limit);
+
+/// Adds `convoy cert init|issue` to `app`. After parsing, the returned function runs the
+/// one that was chosen and returns its exit code, or returns nothing when neither was.
+std::function<std::optional<int>()> add_cert_commands(CLI::App& app);
 
 /// Blocks SIGINT and SIGTERM in every thread (call first in main, before any thread starts)
 /// so that the run loops can wait for them with `wait_for_stop_signal`.

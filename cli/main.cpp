@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   auto version_cmd = app.add_subcommand("version", "print the versions of Convoy, CAF, hiredis "
                                                    "and the Redis server");
   version_opts.add_to(version_cmd, false);
+  auto run_cert = add_cert_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -196,6 +197,8 @@ int main(int argc, char** argv) {
     return with_target(mlist_opts, [&](const target& t) {
       return run_msg_list(t, list_zombies, mlist_opts.format(), mlist_limit);
     });
+  if (auto code = run_cert())
+    return *code;
   if (version_cmd->parsed())
     return with_target(version_opts, [&](const target& t) { return run_version(t); });
   return 2;
