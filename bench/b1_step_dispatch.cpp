@@ -120,6 +120,7 @@ public:
   }
 
   void ack(const std::string&, std::vector<std::string>) override {}
+  void release(const std::string&, std::vector<std::string>) override {}
 
   /// Drops the send host handle (called before the actor system goes away).
   void release() { send_host_ = caf::actor{}; }

@@ -4,7 +4,7 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 4
+local LIBRARY_VERSION = 6
 
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'suspended'
@@ -303,6 +303,142 @@ local function fire_timers(keys, args)
   return fired
 end
 
+-- Cluster membership, the cluster supervisor's lease and relocation. Times are the Redis
+-- server's (TIME), so node clocks may disagree without harm.
+
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- KEYS: nodes, node record, tracking. ARGV: name, ttl_ms, hosts (comma separated), load.
+-- Renews the node's lease. Returns {code, generation, now}: code 0 = renewed, 1 = joined,
+-- 2 = rejoined after being declared dead (its instances were taken over: it must drop what
+-- it holds in memory).
+local function heartbeat(keys, args)
+  local now = server_ms()
+  local status = redis.call('HGET', keys[2], 'status')
+  local code = 0
+  if status ~= 'alive' then
+    code = status == 'dead' and 2 or 1
+    redis.call('HINCRBY', keys[2], 'generation', 1)
+    redis.call('HSET', keys[2], 'status', 'alive', 'started', now)
+    track(keys[3], args[1], code == 2 and 'node-rejoined' or 'node-joined', args[3])
+  end
+  redis.call('ZADD', keys[1], now + tonumber(args[2]), args[1])
+  redis.call('HSET', keys[2], 'fmt', 1, 'name', args[1], 'heartbeat', now, 'hosts', args[3],
+             'load', args[4], 'lease_ms', args[2])
+  return {code, tonumber(redis.call('HGET', keys[2], 'generation')), now}
+end
+
+-- KEYS: lease. ARGV: name, ttl_ms.
+-- The cluster supervisor's lease: kept by its holder while renewed, taken by another node once
+-- it lapses; every change of holder bumps the fencing epoch. Returns {held (1/0), epoch, holder}.
+local function cluster_lease(keys, args)
+  local now = server_ms()
+  local rec = redis.call('HMGET', keys[1], 'holder', 'epoch', 'expires')
+  local holder, epoch, expires = rec[1], tonumber(rec[2] or '0'), tonumber(rec[3] or '0')
+  if holder == args[1] or not holder or expires < now then
+    if holder ~= args[1] then
+      epoch = redis.call('HINCRBY', keys[1], 'epoch', 1)
+    end
+    redis.call('HSET', keys[1], 'holder', args[1], 'expires', now + tonumber(args[2]))
+    return {1, epoch, args[1]}
+  end
+  return {0, epoch, holder}
+end
+
+-- KEYS: nodes, lease, tracking. ARGV: prefix, holder, epoch, hosts....
+-- The cluster supervisor's step, fenced by its lease epoch: every node whose lease lapsed is
+-- declared dead, and for each host queue where it left entries unacknowledged, the
+-- least-loaded live node running that host is told to take them over
+-- ({prefix}relocate:{target}, field dead|host). A dead node stays listed until nothing of it
+-- is pending (and ten leases have passed), so an assignment whose target dies too is made
+-- again. Returns
+-- {dead, host, target, pending}... .
+local function plan_relocation(keys, args)
+  local prefix = args[1]
+  local rec = redis.call('HMGET', keys[2], 'holder', 'epoch')
+  if rec[1] ~= args[2] or tonumber(rec[2] or '0') ~= tonumber(args[3]) then
+    return redis.error_reply('CONVOY_STALE_EPOCH the cluster lease is held by ' ..
+                             tostring(rec[1]) .. ' at epoch ' .. tostring(rec[2]))
+  end
+  local now = server_ms()
+  local out = {}
+  local live = redis.call('ZRANGEBYSCORE', keys[1], now, '+inf')
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', keys[1], '-inf', '(' .. now)) do
+    local node = prefix .. 'node:' .. dead
+    if redis.call('HGET', node, 'status') ~= 'dead' then
+      redis.call('HSET', node, 'status', 'dead', 'died', now)
+      track(keys[3], dead, 'node-dead', 'lease lapsed; declared by ' .. args[2])
+    end
+    local left = 0
+    for h = 4, #args do
+      local host = args[h]
+      local pending = redis.call('XPENDING', prefix .. 'q:' .. host, host, '-', '+', 1, dead)
+      if #pending > 0 then
+        local summary = redis.call('XPENDING', prefix .. 'q:' .. host, host)
+        local count = 0
+        for _, c in ipairs(summary[4] or {}) do
+          if c[1] == dead then count = tonumber(c[2]) end
+        end
+        local target, best = nil, nil
+        for _, candidate in ipairs(live) do
+          local info = redis.call('HMGET', prefix .. 'node:' .. candidate, 'hosts', 'load', 'status')
+          if info[3] == 'alive' and string.find(',' .. (info[1] or '') .. ',', ',' .. host .. ',', 1, true) then
+            local load = tonumber(info[2] or '0')
+            if not best or load < best then target, best = candidate, load end
+          end
+        end
+        left = left + 1
+        if target then
+          redis.call('HSET', prefix .. 'relocate:' .. target, dead .. '|' .. host, count)
+          table.insert(out, {dead, host, target, count})
+        end
+      end
+    end
+    -- Listed a while longer (ten leases) even when nothing is pending: a consumer read
+    -- served just before it died can still land in its pending list.
+    local info = redis.call('HMGET', node, 'died', 'lease_ms')
+    local grace = 10 * tonumber(info[2] or '1000')
+    if left == 0 and now - tonumber(info[1] or now) > grace then
+      redis.call('ZREM', keys[1], dead)
+    end
+  end
+  return out
+end
+
+-- KEYS: queue, relocation assignments of the caller. ARGV: group (host), dead consumer,
+-- caller (consumer), count.
+-- Moves up to `count` of the dead consumer's unacknowledged entries to the caller and
+-- returns them; once none are left, the assignment is done and removed. Idempotent.
+local function take_over(keys, args)
+  local pending = redis.call('XPENDING', keys[1], args[1], '-', '+', tonumber(args[4]), args[2])
+  if #pending == 0 then
+    redis.call('HDEL', keys[2], args[2] .. '|' .. args[1])
+    return {}
+  end
+  local ids = {}
+  for _, p in ipairs(pending) do table.insert(ids, p[1]) end
+  return redis.call('XCLAIM', keys[1], args[1], args[3], 0, unpack(ids))
+end
+
+-- KEYS: queue. ARGV: group, ids...
+-- Gives pending entries back: each is re-added at the end of the queue (any consumer may read
+-- it) and the original acknowledged, atomically and once. Returns how many were re-added.
+local function requeue(keys, args)
+  local n = 0
+  for i = 2, #args do
+    local e = redis.call('XRANGE', keys[1], args[i], args[i])
+    if redis.call('XACK', keys[1], args[1], args[i]) == 1 and #e == 1 then
+      redis.call('XADD', keys[1], '*', unpack(e[1][2]))
+      redis.call('XDEL', keys[1], args[i])
+      n = n + 1
+    end
+  end
+  return n
+end
+
 redis.register_function{function_name = 'convoy_version', callback = function()
   return LIBRARY_VERSION end, flags = {'no-writes'}}
 redis.register_function('convoy_claim', claim)
@@ -313,3 +449,8 @@ redis.register_function('convoy_retry_activity', retry_activity)
 redis.register_function('convoy_publish', publish)
 redis.register_function('convoy_send_to_instance', send_to_instance)
 redis.register_function('convoy_fire_timers', fire_timers)
+redis.register_function('convoy_heartbeat', heartbeat)
+redis.register_function('convoy_cluster_lease', cluster_lease)
+redis.register_function('convoy_plan_relocation', plan_relocation)
+redis.register_function('convoy_take_over', take_over)
+redis.register_function('convoy_requeue', requeue)

@@ -48,6 +48,12 @@ struct instance_state {
   bool finishing = false;
   /// Counts messages; a dehydration timer only fires if none arrived since it was set.
   uint64_t activity = 0;
+  /// The host routing messages to this actor (none: quit directly).
+  caf::actor host;
+  /// Leaving: waiting for the host to stop routing; what arrives meanwhile is given back.
+  bool leaving = false;
+  std::vector<std::string> give_back;
+  caf::error leave_reason;
 
   static inline const char* name = "convoy.instance";
 
@@ -86,6 +92,25 @@ std::vector<std::string> take_backlog_ids(instance_state& st, bool report,
 }
 
 void persist(instance_actor* self, checkpoint cp);
+
+/// Stops this actor without losing a message: see spawn_instance. `give_back` holds ids of
+/// messages it holds but did not durably consume.
+void leave(instance_actor* self, std::vector<std::string> give_back, caf::error reason = {}) {
+  auto& st = self->state;
+  for (auto& id : take_backlog_ids(st, false, "leaving"))
+    give_back.push_back(std::move(id));
+  if (!st.host) {
+    st.svc->store->release(st.svc->host, std::move(give_back));
+    self->quit(std::move(reason));
+    return;
+  }
+  st.leaving = true;
+  st.give_back = std::move(give_back);
+  st.leave_reason = std::move(reason);
+  self->send(st.host, instance_leaving_atom::value, st.id, is_rolled_back_exit(st.leave_reason));
+  // A host that is itself stopping may never answer.
+  self->delayed_send(self, std::chrono::seconds(2), instance_left_atom::value);
+}
 
 void send_write(instance_actor* self) {
   auto hdl = caf::actor_cast<caf::actor>(self);
@@ -323,7 +348,7 @@ void on_claimed(instance_actor* self, claim_result& r) {
   if (is_final(st.record.status)) {
     st.svc->store->ack(st.svc->host,
                        take_backlog_ids(st, true, to_string(st.record.status)));
-    self->quit();
+    leave(self, {});
     return;
   }
   if (!start_run(self, st.record.input, r.journal, st.record.generation))
@@ -380,7 +405,7 @@ void on_written(instance_actor* self, store_status status, const std::string& er
         spdlog::info("instance {} {}{}{}", st.id, to_string(cp.status),
                      cp.status == instance_status::completed ? ": " : "",
                      cp.status == instance_status::completed ? cp.result : cp.error);
-        self->quit();
+        leave(self, {});
         return;
       }
       drain(self);
@@ -393,41 +418,67 @@ void on_written(instance_actor* self, store_status status, const std::string& er
                    st.in_flight->seq, error);
       self->delayed_send(self, backoff(st.attempts++), rewrite_atom::value);
       return;
-    case store_status::stale_epoch:
-      spdlog::warn("instance {}: fenced, a newer owner holds it ({}); stopping here", st.id, error);
-      self->quit();
+    case store_status::stale_epoch: {
+      // Nothing this actor consumed since its last acknowledged point counts: give those
+      // messages back now, for the new owner (they would otherwise wait for reclaim_idle).
+      auto ids = std::move(st.in_flight->acks);
+      for (auto& id : std::exchange(st.acks, {}))
+        ids.push_back(std::move(id));
+      spdlog::warn("instance {}: fenced, a newer owner holds it ({}); stopping here and giving "
+                   "its messages back",
+                   st.id, error);
+      leave(self, std::move(ids));
       return;
+    }
     case store_status::rejected:
       spdlog::error("instance {}: persistence point rejected: {}; unloading", st.id, error);
       self->quit();
       return;
-    case store_status::rolled_back:
+    case store_status::rolled_back: {
       // What this actor holds in memory is ahead of the store: drop it all. Its host starts
       // the instance again, and replay resumes it from what the store really holds.
       spdlog::error("instance {}: {}; restarting from the MessageBox", st.id, error);
-      self->quit(rolled_back_exit_reason());
+      auto ids = std::move(st.in_flight->acks);
+      for (auto& id : std::exchange(st.acks, {}))
+        ids.push_back(std::move(id));
+      leave(self, std::move(ids), rolled_back_exit_reason());
       return;
+    }
   }
 }
 
 caf::behavior instance_behavior(instance_actor* self, std::shared_ptr<const instance_services> svc,
-                                std::string id) {
+                                std::string id, caf::actor host) {
   self->state.svc = std::move(svc);
   self->state.id = std::move(id);
+  self->state.host = std::move(host);
   start_claim(self);
   return {
     [=](instance_message& m) {
-      ++self->state.activity;
-      self->state.backlog.push_back(std::move(m));
+      auto& st = self->state;
+      if (st.leaving) {
+        st.give_back.push_back(std::move(m.message_id));
+        return;
+      }
+      ++st.activity;
+      st.backlog.push_back(std::move(m));
       drain(self);
+    },
+    [=](instance_left_atom) {
+      auto& st = self->state;
+      if (!st.leaving)
+        return;
+      st.svc->store->release(st.svc->host, std::move(st.give_back));
+      self->quit(std::move(st.leave_reason));
     },
     [=](dehydrate_atom, uint64_t activity) {
       auto& st = self->state;
-      if (activity != st.activity || st.in_flight || !st.backlog.empty() || st.finishing)
+      if (activity != st.activity || st.in_flight || !st.backlog.empty() || st.finishing
+          || st.leaving)
         return;
       // Everything is in the MessageBox: leaving memory loses nothing.
       spdlog::debug("instance {} dehydrated after {} ms idle", st.id, st.svc->dehydrate_after.count());
-      self->quit();
+      leave(self, {});
     },
     [=](claimed_atom, claim_result& r) { on_claimed(self, r); },
     [=](reclaim_atom) { start_claim(self); },
@@ -451,7 +502,12 @@ bool is_rolled_back_exit(const caf::error& reason) {
 
 caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
                           std::string instance_id) {
-  return sys.spawn(instance_behavior, std::move(svc), std::move(instance_id));
+  return sys.spawn(instance_behavior, std::move(svc), std::move(instance_id), caf::actor{});
+}
+
+caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
+                          std::string instance_id, const caf::actor& host) {
+  return sys.spawn(instance_behavior, std::move(svc), std::move(instance_id), host);
 }
 
 } // namespace convoy

@@ -4,6 +4,7 @@
 #include "convoy/actors/registry.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 
 #include <chrono>
@@ -54,6 +55,17 @@ struct instance_message {
 /// final state, when it is fenced by a newer owner, or when told to.
 caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
                           std::string instance_id);
+
+/// Like the above, for an instance whose messages `host` routes. Such an actor never just
+/// quits: it tells its host it is leaving (`instance_leaving_atom`, its id, whether to start
+/// it again), and only quits once the host answers (`instance_left_atom`), having stopped
+/// routing to it. Messages that reached it in between are given back to the queue
+/// (instance_store::release), so none waits for an idle-time reclaim.
+caf::actor spawn_instance(caf::actor_system& sys, std::shared_ptr<const instance_services> svc,
+                          std::string instance_id, const caf::actor& host);
+
+using instance_leaving_atom = caf::atom_constant<caf::atom("ileaving")>;
+using instance_left_atom = caf::atom_constant<caf::atom("ileft")>;
 
 /// The exit reason of an instance actor whose persistence point found the store behind it
 /// (acknowledged points lost in a failover). Its host starts it again at once; replay then

@@ -90,6 +90,10 @@ public:
 
   /// Acknowledges queue messages that need no persistence point (duplicates, zombies).
   virtual void ack(const std::string& host, std::vector<std::string> message_ids) = 0;
+
+  /// Gives queue messages back, unconsumed, so that whichever node owns the instance now gets
+  /// them at once (a fenced owner must not sit on them until they count as idle).
+  virtual void release(const std::string& host, std::vector<std::string> message_ids) = 0;
 };
 
 } // namespace convoy

@@ -20,6 +20,10 @@
 /// | `{p}zombies`             | stream | messages that arrived for finished instances (~10 000)   |
 /// | `{p}unrouted`            | stream | published messages no subscription wanted (~100 000)     |
 /// | `{p}store`               | hash   | store identity: `id` (random, set once by the first node), `created`, `fmt`, `commits` (persistence points applied, for rollback detection) |
+/// | `{p}nodes`               | zset   | node leases: member = node name, score = lease expiry (server ms) |
+/// | `{p}node:{name}`         | hash   | node record: status (alive/dead), hosts, load, heartbeat, generation, started, died, lease_ms, fmt |
+/// | `{p}cluster-lease`       | hash   | the cluster supervisor's lease: holder, epoch (fencing), expires |
+/// | `{p}relocate:{node}`     | hash   | take-over assignments for a node: field `dead|host` = entries pending then |
 /// | `{p}rollbacks`           | stream | detected losses of acknowledged persistence points (~1 000): `node`, `server`, `acknowledged`, `held`, `lost`, `instances` |
 ///
 /// Queue entries are flat field/value pairs with `kind` and a format version `v`:
@@ -71,6 +75,10 @@ public:
   std::string unrouted() const { return prefix_ + "unrouted"; }
   std::string store() const { return prefix_ + "store"; }
   std::string rollbacks() const { return prefix_ + "rollbacks"; }
+  std::string nodes() const { return prefix_ + "nodes"; }
+  std::string node(std::string_view name) const { return cat("node:", name); }
+  std::string cluster_lease() const { return prefix_ + "cluster-lease"; }
+  std::string relocations(std::string_view node) const { return cat("relocate:", node); }
 
 private:
   std::string cat(std::string_view kind, std::string_view id) const {

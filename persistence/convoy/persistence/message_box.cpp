@@ -548,6 +548,24 @@ void message_box::ack(const std::string& host, std::vector<std::string> message_
   commands_->command(std::move(xdel), [](redis_value) {});
 }
 
+void message_box::release(const std::string& host, std::vector<std::string> message_ids) {
+  if (message_ids.empty())
+    return;
+  std::vector<std::string> argv{"FCALL", "convoy_requeue", "1", keys_.queue(host), host};
+  for (auto& id : message_ids)
+    argv.push_back(std::move(id));
+  auto n = message_ids.size();
+  durable(std::move(argv), [host, n](redis_value v) {
+    if (v.is_error())
+      spdlog::warn("MessageBox: giving messages back to the {} queue failed ({}); they return "
+                   "after reclaim_idle",
+                   host, v.str);
+    else
+      spdlog::debug("MessageBox: gave {} of {} messages back to the {} queue", v.integer, n,
+                    host);
+  });
+}
+
 redis_connection& message_box::reader(const std::string& host, const std::string& consumer) {
   std::lock_guard<std::mutex> guard(readers_mtx_);
   auto& conn = readers_[host + "/" + consumer];
@@ -695,6 +713,128 @@ void message_box::fire_timers(int64_t now_ms, size_t limit,
                      [done = std::move(done)](redis_value v) {
                        done(v.integer, v.is_error() ? v.str : std::string{});
                      });
+}
+
+void message_box::heartbeat(const std::string& node, std::chrono::milliseconds ttl,
+                            const std::vector<std::string>& hosts, size_t load,
+                            std::function<void(int, std::string)> done) {
+  std::string host_list;
+  for (const auto& h : hosts)
+    host_list += (host_list.empty() ? "" : ",") + h;
+  commands_->command({"FCALL", "convoy_heartbeat", "3", keys_.nodes(), keys_.node(node),
+                      keys_.tracking(), node, std::to_string(ttl.count()), host_list,
+                      std::to_string(load)},
+                     [done = std::move(done)](redis_value v) {
+                       if (v.is_error())
+                         done(0, v.str);
+                       else if (!v.is_array() || v.elements.empty())
+                         done(0, "convoy_heartbeat answered with an unexpected reply");
+                       else
+                         done(static_cast<int>(v.elements[0].integer), {});
+                     });
+}
+
+void message_box::cluster_lease(const std::string& node, std::chrono::milliseconds ttl,
+                                std::function<void(bool, int64_t, std::string, std::string)> done) {
+  commands_->command({"FCALL", "convoy_cluster_lease", "1", keys_.cluster_lease(), node,
+                      std::to_string(ttl.count())},
+                     [done = std::move(done)](redis_value v) {
+                       if (v.is_error())
+                         done(false, 0, {}, v.str);
+                       else if (!v.is_array() || v.elements.size() != 3)
+                         done(false, 0, {}, "convoy_cluster_lease answered with an unexpected reply");
+                       else
+                         done(v.elements[0].integer == 1, v.elements[1].integer,
+                              v.elements[2].str, {});
+                     });
+}
+
+void message_box::plan_relocation(const std::string& holder, int64_t epoch,
+                                  const std::vector<std::string>& hosts,
+                                  std::function<void(std::vector<relocation>, std::string)> done) {
+  std::vector<std::string> argv{"FCALL", "convoy_plan_relocation", "3", keys_.nodes(),
+                                keys_.cluster_lease(), keys_.tracking(), keys_.prefix(), holder,
+                                std::to_string(epoch)};
+  for (const auto& h : hosts)
+    argv.push_back(h);
+  durable(std::move(argv), [done = std::move(done)](redis_value v) {
+    std::vector<relocation> out;
+    if (v.is_error()) {
+      done(std::move(out), v.str);
+      return;
+    }
+    for (const auto& r : v.elements)
+      if (r.is_array() && r.elements.size() == 4)
+        out.push_back({r.elements[0].str, r.elements[1].str, r.elements[2].str,
+                       r.elements[3].integer});
+    done(std::move(out), {});
+  });
+}
+
+void message_box::relocations_for(
+  const std::string& node,
+  std::function<void(std::vector<std::pair<std::string, std::string>>, std::string)> done) {
+  commands_->command({"HKEYS", keys_.relocations(node)}, [done = std::move(done)](redis_value v) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (v.is_error()) {
+      done(std::move(out), v.str);
+      return;
+    }
+    for (const auto& field : v.elements) {
+      auto bar = field.str.rfind('|');
+      if (bar != std::string::npos)
+        out.emplace_back(field.str.substr(0, bar), field.str.substr(bar + 1));
+    }
+    done(std::move(out), {});
+  });
+}
+
+void message_box::take_over(const std::string& host, const std::string& dead,
+                            const std::string& consumer, size_t count, entries_callback done) {
+  commands_->command({"FCALL", "convoy_take_over", "2", keys_.queue(host),
+                      keys_.relocations(consumer), host, dead, consumer, std::to_string(count)},
+                     [done = std::move(done)](redis_value v) {
+                       if (v.is_error()) {
+                         done({}, v.str);
+                         return;
+                       }
+                       done(parse_entries(v), {});
+                     });
+}
+
+std::vector<message_box::node_info> message_box::list_nodes(std::string* error,
+                                                            std::chrono::milliseconds timeout) {
+  std::vector<node_info> out;
+  auto names = commands_->run({"ZRANGE", keys_.nodes(), "0", "-1", "WITHSCORES"}, timeout);
+  if (names.is_error()) {
+    if (error)
+      *error = names.str;
+    return out;
+  }
+  std::vector<std::vector<std::string>> reads;
+  for (size_t i = 0; i + 1 < names.elements.size(); i += 2) {
+    node_info n;
+    n.name = names.elements[i].str;
+    n.lease_expires_ms = to_number<int64_t>(names.elements[i + 1].str);
+    out.push_back(std::move(n));
+    reads.push_back({"HMGET", keys_.node(out.back().name), "status", "hosts", "heartbeat", "load",
+                     "generation"});
+  }
+  auto records = commands_->run_all(std::move(reads), timeout);
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].is_error() || records[i].elements.size() != 5) {
+      if (error)
+        *error = records[i].is_error() ? records[i].str : "unexpected node record";
+      return {};
+    }
+    const auto& f = records[i].elements;
+    out[i].status = f[0].str;
+    out[i].hosts = f[1].str;
+    out[i].heartbeat_ms = to_number<int64_t>(f[2].str);
+    out[i].load = to_number<int64_t>(f[3].str);
+    out[i].generation = to_number<int64_t>(f[4].str);
+  }
+  return out;
 }
 
 std::string message_box::submit(const std::string& receive_host, const std::string& type,

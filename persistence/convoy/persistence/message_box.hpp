@@ -116,6 +116,7 @@ public:
              std::function<void(claim_result)> done) override;
   void write(checkpoint cp, std::function<void(store_status, std::string)> done) override;
   void ack(const std::string& host, std::vector<std::string> message_ids) override;
+  void release(const std::string& host, std::vector<std::string> message_ids) override;
 
   // -- host queues (asynchronous) ----------------------------------------------------------------
 
@@ -179,6 +180,50 @@ public:
   /// Moves up to `limit` timers due at `now_ms` into their hosts' queues, each exactly once.
   void fire_timers(int64_t now_ms, size_t limit,
                    std::function<void(int64_t fired, std::string error)> done);
+
+  // -- cluster membership and relocation (asynchronous) ---------------------------------------
+
+  /// Renews `node`'s lease for `ttl`. `code`: 0 renewed, 1 joined, 2 rejoined after it was
+  /// declared dead (what it holds in memory may run elsewhere now: drop it).
+  void heartbeat(const std::string& node, std::chrono::milliseconds ttl,
+                 const std::vector<std::string>& hosts, size_t load,
+                 std::function<void(int code, std::string error)> done);
+
+  /// Takes or renews the cluster supervisor's lease for `ttl`.
+  void cluster_lease(const std::string& node, std::chrono::milliseconds ttl,
+                     std::function<void(bool held, int64_t epoch, std::string holder,
+                                        std::string error)>
+                       done);
+
+  /// One planned take-over: `target`'s instance of `host` takes what `dead` left pending.
+  struct relocation {
+    std::string dead, host, target;
+    int64_t pending = 0;
+  };
+  /// The cluster supervisor's step, fenced by its lease `epoch` (see convoy_plan_relocation).
+  void plan_relocation(const std::string& holder, int64_t epoch,
+                       const std::vector<std::string>& hosts,
+                       std::function<void(std::vector<relocation>, std::string error)> done);
+
+  /// The take-overs assigned to `node`: (dead node, host) pairs.
+  void relocations_for(const std::string& node,
+                       std::function<void(std::vector<std::pair<std::string, std::string>>,
+                                          std::string error)>
+                         done);
+
+  /// Moves up to `count` of `dead`'s unacknowledged entries of `host` to `consumer` and
+  /// returns them (none once the assignment is done, which removes it).
+  void take_over(const std::string& host, const std::string& dead, const std::string& consumer,
+                 size_t count, entries_callback done);
+
+  struct node_info {
+    std::string name, status, hosts;
+    int64_t lease_expires_ms = 0, heartbeat_ms = 0, load = 0, generation = 0;
+  };
+  /// Every node listed in the membership (live, lapsed, or dead with work still pending).
+  /// Blocking.
+  std::vector<node_info> list_nodes(std::string* error = nullptr,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   // -- blocking calls (CLI, start-up, tests) ------------------------------------------------------
 

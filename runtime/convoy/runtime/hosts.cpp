@@ -28,6 +28,8 @@ using timers_atom = caf::atom_constant<caf::atom("timers")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using takeover_atom = caf::atom_constant<caf::atom("takeover")>;
 
 using persistence::queue_entry;
 
@@ -84,6 +86,29 @@ struct queue_reader {
                                              std::move(error), false, true);
                             });
     self->delayed_send(self, svc->config->reclaim_idle / 2, reclaim_atom::value);
+  }
+
+  /// Takes over a batch of what `dead` left pending; asks for the next batch while full ones
+  /// come back. Entries arrive like reclaimed ones.
+  void take_over(caf::event_based_actor* self, const std::string& dead, size_t count) {
+    auto hdl = caf::actor_cast<caf::actor>(self);
+    svc->box->take_over(host, dead, svc->config->name, count,
+                        [hdl, dead, count, host = host](std::vector<queue_entry> entries,
+                                                        std::string error) {
+                          if (!error.empty()) {
+                            spdlog::warn("host {}: taking over from {} failed: {}", host, dead,
+                                         error);
+                            return; // the assignment stays; the next membership tick retries
+                          }
+                          if (!entries.empty())
+                            spdlog::info("host {}: took over {} messages of dead node {}", host,
+                                         entries.size(), dead);
+                          bool more = entries.size() == count;
+                          caf::anon_send(hdl, entries_atom::value, std::move(entries),
+                                         std::string{}, false, true);
+                          if (more)
+                            caf::anon_send(hdl, takeover_atom::value, dead);
+                        });
   }
 };
 
@@ -143,9 +168,10 @@ void route(caf::stateful_actor<processing_state>* self, queue_entry& e) {
     return drop("names no valid instance");
   auto i = st.instances.find(id);
   if (i == st.instances.end()) {
-    auto a = spawn_instance(self->system(), st.instance_svc, id);
+    auto a = spawn_instance(self->system(), st.instance_svc, id, caf::actor_cast<caf::actor>(self));
     self->monitor(a);
     i = st.instances.emplace(id, a).first;
+    *st.reader.svc->instances_in_memory = st.instances.size();
   }
   self->send(i->second, std::move(m));
 }
@@ -168,7 +194,8 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
       if (i->second.address() == dm.source) {
         if (is_rolled_back_exit(dm.reason)) {
           // Its memory was ahead of the store: a fresh actor replays what the store holds.
-          auto a = spawn_instance(self->system(), st.instance_svc, i->first);
+          auto a = spawn_instance(self->system(), st.instance_svc, i->first,
+                                  caf::actor_cast<caf::actor>(self));
           self->monitor(a);
           i->second = a;
           return;
@@ -176,6 +203,7 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
         st.instances.erase(i);
         break;
       }
+    *st.reader.svc->instances_in_memory = st.instances.size();
     self->send(self, poll_atom::value); // intake may have paused at max_instances
   });
   auto capacity = [self, svc] {
@@ -201,6 +229,33 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
         st.reader.poll(self, capacity());
     },
     [=](reclaim_atom) { self->state.reader.reclaim(self, 64); },
+    [=](takeover_atom, const std::string& dead) { self->state.reader.take_over(self, dead, 64); },
+    [=](instance_leaving_atom, const std::string& id, bool respawn) {
+      // From here on, nothing more is routed to the leaver: it gives back what it got since.
+      auto& st = self->state;
+      auto leaver = caf::actor_cast<caf::actor>(self->current_sender());
+      auto i = st.instances.find(id);
+      if (i != st.instances.end() && i->second == leaver) {
+        if (respawn) {
+          i->second = spawn_instance(self->system(), st.instance_svc, id,
+                                     caf::actor_cast<caf::actor>(self));
+          self->monitor(i->second);
+        } else {
+          st.instances.erase(i);
+          *st.reader.svc->instances_in_memory = st.instances.size();
+          self->send(self, poll_atom::value);
+        }
+      }
+      self->send(leaver, instance_left_atom::value);
+    },
+    [=](drop_atom) {
+      auto& st = self->state;
+      spdlog::warn("host processing: dropping the {} instances in memory; they may run "
+                   "elsewhere now and resume from the MessageBox when needed",
+                   st.instances.size());
+      for (auto& [id, a] : st.instances)
+        self->send_exit(a, caf::exit_reason::user_shutdown);
+    },
     [=](restart_atom, const std::vector<std::string>& ids) {
       for (const auto& id : ids) {
         auto i = self->state.instances.find(id);
@@ -362,6 +417,7 @@ caf::behavior send_host(caf::stateful_actor<send_state>* self,
       self->state.reader.poll(self, free_slots());
     },
     [=](reclaim_atom) { self->state.reader.reclaim(self, 16); },
+    [=](takeover_atom, const std::string& dead) { self->state.reader.take_over(self, dead, 16); },
   };
 }
 
@@ -508,6 +564,7 @@ caf::behavior receive_host(caf::stateful_actor<receive_state>* self,
         self->state.reader.poll(self, batch);
     },
     [=](reclaim_atom) { self->state.reader.reclaim(self, 16); },
+    [=](takeover_atom, const std::string& dead) { self->state.reader.take_over(self, dead, 16); },
   };
 }
 
@@ -524,6 +581,14 @@ caf::actor spawn_processing_host(caf::actor_system& sys,
 
 void restart_instances(const caf::actor& processing_host, std::vector<std::string> instance_ids) {
   caf::anon_send(processing_host, restart_atom::value, std::move(instance_ids));
+}
+
+void drop_instances(const caf::actor& processing_host) {
+  caf::anon_send(processing_host, drop_atom::value);
+}
+
+void take_over_from(const caf::actor& host, std::string dead) {
+  caf::anon_send(host, takeover_atom::value, std::move(dead));
 }
 
 caf::actor spawn_send_host(caf::actor_system& sys, std::shared_ptr<const host_services> svc) {

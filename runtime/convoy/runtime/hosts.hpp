@@ -6,6 +6,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ struct host_services {
   const node_config* config = nullptr;
   const registry* orchestrations = nullptr;
   persistence::message_box* box = nullptr;
+  /// Instances the processing host holds in memory: the load this node reports.
+  std::shared_ptr<std::atomic<size_t>> instances_in_memory = std::make_shared<std::atomic<size_t>>(0);
 };
 
 /// The receive host: turns `submit` messages of its queue into new orchestration instances
@@ -32,6 +35,14 @@ caf::actor spawn_processing_host(caf::actor_system& sys,
 /// Tells a processing host that a rollback hit these instances: those it runs are stopped
 /// and started again, so they resume from what the MessageBox holds. Thread-safe.
 void restart_instances(const caf::actor& processing_host, std::vector<std::string> instance_ids);
+
+/// Tells a processing host to drop every instance it holds in memory (this node was declared
+/// dead and its work taken over; the MessageBox has everything). Thread-safe.
+void drop_instances(const caf::actor& processing_host);
+
+/// Tells a host (any kind) to take over what the dead node `dead` left unacknowledged in its
+/// queue, in batches until nothing is left. Thread-safe.
+void take_over_from(const caf::actor& host, std::string dead);
 
 /// The send host: runs activities requested by orchestrations on a bounded pool of worker
 /// threads and publishes their outcomes back, once per request.

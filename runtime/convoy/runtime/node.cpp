@@ -1,6 +1,7 @@
 #include "convoy/runtime/node.hpp"
 
 #include "convoy/runtime/hosts.hpp"
+#include "convoy/runtime/membership.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -10,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 
 namespace convoy::runtime {
@@ -27,6 +29,7 @@ struct node::impl {
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<host_services> svc;
   std::vector<caf::actor> hosts;
+  caf::actor membership;
 };
 
 node::node(node_config config, const registry& orchestrations)
@@ -81,6 +84,12 @@ std::string node::start() {
   }
   if (runs("receive"))
     impl_->hosts.push_back(spawn_receive_host(sys, impl_->svc));
+  std::map<std::string, caf::actor> local_hosts; // in start order, as pushed above
+  size_t next = 0;
+  for (const char* host : {"send", "processing", "receive"})
+    if (runs(host))
+      local_hosts[host] = impl_->hosts[next++];
+  impl_->membership = spawn_membership(sys, impl_->svc, std::move(local_hosts));
   spdlog::info("node {} running hosts [{}] against the MessageBox at {} (prefix '{}')",
                config_.name, fmt::join(config_.hosts, ", "), config_.redis.address(),
                config_.prefix);
@@ -94,7 +103,9 @@ void node::stop() {
     std::lock_guard<std::mutex> guard(impl_->rollbacks->mtx);
     impl_->rollbacks->processing_host = caf::actor{};
   }
-  // Reverse start order.
+  // Reverse start order: membership last started, first stopped (a stopping node stops
+  // renewing its lease; its unacknowledged work is taken over once the lease lapses).
+  caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);
   for (auto i = impl_->hosts.rbegin(); i != impl_->hosts.rend(); ++i)
     caf::anon_send_exit(*i, caf::exit_reason::user_shutdown);
   impl_->hosts.clear();

@@ -37,6 +37,11 @@ std::string validate(const node_config& cfg) {
       return "node.hosts: unknown host '" + h + "' (known: receive, processing, send)";
   if (cfg.activity_workers == 0 || cfg.activity_workers > 256)
     return "send.workers must be between 1 and 256";
+  if (cfg.heartbeat.count() < 10 || cfg.heartbeat.count() > 60000)
+    return "timing.heartbeat_ms must be between 10 and 60000";
+  if (cfg.lease_ttl < 2 * cfg.heartbeat)
+    return "timing.lease_ttl_ms must be at least twice timing.heartbeat_ms (a lease must "
+           "survive one late heartbeat)";
   if (cfg.reclaim_idle.count() < 100)
     return "timing.reclaim_idle_ms must be at least 100";
   if (cfg.poll_block.count() < 10 || cfg.poll_block.count() > 60000)
@@ -256,6 +261,8 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   r.get_ms("messagebox.wait_timeout_ms", cfg.wait_timeout);
   std::string password_env;
   r.get("messagebox.password_env", password_env);
+  r.get_ms("timing.heartbeat_ms", cfg.heartbeat);
+  r.get_ms("timing.lease_ttl_ms", cfg.lease_ttl);
   r.get_ms("timing.reclaim_idle_ms", cfg.reclaim_idle);
   r.get_ms("timing.poll_block_ms", cfg.poll_block);
   r.get_ms("timing.timer_poll_ms", cfg.timer_poll);
@@ -302,7 +309,9 @@ std::string dump_config(const node_config& cfg) {
   toml::table root{
     {"node", toml::table{{"name", cfg.name}, {"hosts", strings(cfg.hosts)}, {"log_level", cfg.log_level}}},
     {"messagebox", std::move(messagebox)},
-    {"timing", toml::table{{"reclaim_idle_ms", cfg.reclaim_idle.count()},
+    {"timing", toml::table{{"heartbeat_ms", cfg.heartbeat.count()},
+                           {"lease_ttl_ms", cfg.lease_ttl.count()},
+                           {"reclaim_idle_ms", cfg.reclaim_idle.count()},
                            {"poll_block_ms", cfg.poll_block.count()},
                            {"timer_poll_ms", cfg.timer_poll.count()}}},
     {"send", toml::table{{"workers", static_cast<int64_t>(cfg.activity_workers)}}},

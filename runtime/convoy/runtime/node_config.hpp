@@ -30,7 +30,12 @@ struct node_config {
   int replicas = 1;
   std::chrono::milliseconds wait_timeout{1000};
 
-  /// Queue entries left unacknowledged this long by a consumer are taken over by another.
+  /// How often a node renews its lease in the MessageBox (and the cluster supervisor acts).
+  std::chrono::milliseconds heartbeat{250};
+  /// A node whose lease was not renewed for this long is dead: its work is taken over.
+  std::chrono::milliseconds lease_ttl{1000};
+  /// Queue entries left unacknowledged this long by a consumer are taken over by another
+  /// (the fallback when a lease does not tell, e.g. a consumer that lost only its reads).
   std::chrono::milliseconds reclaim_idle{5000};
   /// How long one blocking queue read waits for new entries.
   std::chrono::milliseconds poll_block{500};

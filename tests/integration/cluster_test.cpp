@@ -1,0 +1,238 @@
+// Several real nodes on one MessageBox: when one dies or freezes, the node holding the cluster
+// supervisor's lease notices its lapsed lease and hands its unfinished work to the
+// least-loaded survivor, long before the idle-reclaim fallback would; a frozen node that
+// wakes up finds its work gone, drops it and rejoins. Nothing is lost, no effect repeats
+// after dedupe by idempotency key.
+
+#include "convoy/persistence/message_box.hpp"
+#include "convoy/test/process.hpp"
+#include "convoy/test/redis_server.hpp"
+#include "convoy/test/temp_dir.hpp"
+#include "convoy/test/wait_until.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+using namespace convoy;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Fallback reclaim is set far beyond every deadline below: whatever moves in time was
+/// moved by the lease path.
+constexpr auto reclaim_idle = 60s;
+
+struct cluster_run {
+  test::temp_dir dir;
+  test::redis_server redis = test::redis_server::start(dir.path());
+  std::unique_ptr<persistence::message_box> box;
+  std::map<std::string, test::child_process> nodes;
+  fs::path sink = dir.path() / "effects.log";
+
+  cluster_run() {
+    persistence::message_box_config cfg;
+    cfg.endpoint.port = redis.port();
+    box = std::make_unique<persistence::message_box>(cfg);
+  }
+
+  ~cluster_run() {
+    for (auto& [name, p] : nodes) {
+      p.send_signal(SIGCONT);
+      p.send_signal(SIGTERM);
+      p.wait_for_exit(10s);
+    }
+  }
+
+  fs::path log(const std::string& name) const { return dir.path() / (name + ".log"); }
+
+  void start(const std::string& name) {
+    std::vector<std::string> argv{CONVOY_BINARY, "node"};
+    std::vector<std::string> settings{
+      "node.name=" + name, "node.log_level=debug",
+      "messagebox.address=127.0.0.1:" + std::to_string(redis.port()), "timing.heartbeat_ms=100",
+      "timing.lease_ttl_ms=500",
+      "timing.reclaim_idle_ms=" + std::to_string(reclaim_idle.count() * 1000),
+      "timing.poll_block_ms=100", "processing.dehydrate_after_ms=0"};
+    for (const auto& kv : settings) {
+      argv.push_back("--set");
+      argv.push_back(kv);
+    }
+    nodes.emplace(name, test::child_process::start(argv, {}, log(name).string()));
+  }
+
+  /// Waits until every node is a live member.
+  bool all_joined() {
+    return test::wait_until(
+      [&] {
+        auto listed = box->list_nodes();
+        size_t alive = 0;
+        for (const auto& n : listed)
+          alive += n.status == "alive" ? 1 : 0;
+        return alive == nodes.size();
+      },
+      10s);
+  }
+
+  void submit(int instances, int steps) {
+    for (int i = 0; i < instances; ++i) {
+      auto input = json{{"count", steps}, {"sink", sink.string()}, {"pause_ms", 300}}.dump();
+      BOOST_TEST_REQUIRE(box->submit("receive", "steps", input, "w-" + std::to_string(i)).empty());
+    }
+  }
+
+  std::vector<instance_record> records(int instances) {
+    std::vector<instance_record> out;
+    for (int i = 0; i < instances; ++i)
+      out.push_back(box->describe("w-" + std::to_string(i)).record);
+    return out;
+  }
+
+  bool all_completed(int instances) {
+    for (const auto& r : records(instances))
+      if (r.status != instance_status::completed)
+        return false;
+    return true;
+  }
+
+  std::string logs() const {
+    std::string out = "nodes: " + redis.command({"ZRANGE", "convoy:nodes", "0", "-1", "WITHSCORES"})
+                      + "\nnode-a: " + redis.command({"HGETALL", "convoy:node:node-a"})
+                      + "\nlease: " + redis.command({"HGETALL", "convoy:cluster-lease"})
+                      + "\npending: " + redis.command({"XPENDING", "convoy:q:processing", "processing"})
+                      + "\nrelocations: " + redis.command({"KEYS", "convoy:relocate:*"}) + "\n";
+    for (const auto& [name, p] : nodes) {
+      std::ifstream in(log(name));
+      std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+      out += "---- " + name + " ----\n" + text.substr(text.size() > 4000 ? text.size() - 4000 : 0);
+    }
+    return out;
+  }
+
+  std::string log_text(const std::string& name) const {
+    std::ifstream in(log(name));
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+
+  /// Every activity ran at least once; after dedupe by idempotency key, once.
+  void check_effects(int instances, int steps) {
+    std::set<std::string> keys;
+    std::ifstream in(sink);
+    for (std::string line; std::getline(in, line);)
+      keys.insert(line);
+    BOOST_TEST(keys.size() == size_t(instances * steps));
+    for (int i = 0; i < instances; ++i)
+      for (int s = 0; s < steps; ++s)
+        BOOST_TEST(keys.count("w-" + std::to_string(i) + "/" + std::to_string(2 * s)) == 1u);
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster)
+
+BOOST_AUTO_TEST_CASE(a_dead_nodes_work_moves_to_a_survivor_once_its_lease_lapses) {
+  cluster_run c;
+  for (auto name : {"node-a", "node-b", "node-c"})
+    c.start(name);
+  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
+  constexpr int instances = 12, steps = 10;
+  c.submit(instances, steps);
+  // Wait until node-a owns some running instances, then kill it.
+  std::set<std::string> on_a;
+  BOOST_TEST_REQUIRE(test::wait_until(
+                       [&] {
+                         on_a.clear();
+                         for (const auto& r : c.records(instances))
+                           if (r.owner == "node-a" && r.status == instance_status::waiting && r.steps >= 2)
+                             on_a.insert(r.id);
+                         return !on_a.empty();
+                       },
+                       20s),
+                     c.logs());
+  // Frozen, then handed work it will never finish (read into its consumer's pending list, as
+  // its own blocking read would), then killed: it dies holding unacknowledged messages.
+  c.nodes.at("node-a").send_signal(SIGSTOP);
+  BOOST_TEST_REQUIRE(test::wait_until(
+    [&] {
+      c.redis.command({"XREADGROUP", "GROUP", "processing", "node-a", "COUNT", "100", "STREAMS",
+                       "convoy:q:processing", ">"});
+      return !c.redis
+                .command({"XPENDING", "convoy:q:processing", "processing", "-", "+", "10", "node-a"})
+                .empty();
+    },
+    10s));
+  c.nodes.at("node-a").send_signal(SIGKILL);
+  c.nodes.at("node-a").wait_for_exit(10s);
+  auto killed = std::chrono::steady_clock::now();
+  bool done = test::wait_until(
+    [&] { return c.all_completed(instances); },
+    30s); // far below reclaim_idle: only the lease path can have moved node-a's work
+  BOOST_TEST_REQUIRE(done, c.logs());
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                    - killed);
+  BOOST_TEST_MESSAGE("node-a held " << on_a.size() << " running instances; all " << instances
+                                    << " completed " << took.count() << " ms after its kill -9");
+  for (const auto& r : c.records(instances))
+    BOOST_TEST(r.owner != "node-a", r.id << " still owned by node-a");
+  c.check_effects(instances, steps);
+  auto survivors = c.log_text("node-b") + c.log_text("node-c");
+  BOOST_TEST(survivors.find("node node-a is dead") != std::string::npos);
+  BOOST_TEST(survivors.find("messages of dead node node-a") != std::string::npos);
+  BOOST_TEST(test::wait_until(
+    [&] {
+      for (const auto& n : c.box->list_nodes())
+        if (n.name == "node-a")
+          return false;
+      return true;
+    },
+    15s), "node-a is still listed ten leases after nothing of it was pending");
+  BOOST_TEST(c.redis.command({"HGET", "convoy:node:node-a", "status"}) == "dead");
+}
+
+BOOST_AUTO_TEST_CASE(a_frozen_node_is_replaced_fenced_and_rejoins_when_it_wakes) {
+  cluster_run c;
+  for (auto name : {"node-a", "node-b"})
+    c.start(name);
+  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
+  constexpr int instances = 8, steps = 10;
+  c.submit(instances, steps);
+  BOOST_TEST_REQUIRE(test::wait_until(
+                       [&] {
+                         for (const auto& r : c.records(instances))
+                           if (r.owner == "node-a" && r.status == instance_status::waiting && r.steps >= 2)
+                             return true;
+                         return false;
+                       },
+                       20s),
+                     c.logs());
+  auto& a = c.nodes.at("node-a");
+  a.send_signal(SIGSTOP); // a zombie: alive, holding instances in memory, saying nothing
+  // node-b declares it dead and finishes its work.
+  bool done = test::wait_until(
+    [&] { return c.all_completed(instances); },
+    30s);
+  BOOST_TEST_REQUIRE(done, c.logs());
+  a.send_signal(SIGCONT);
+  // node-a learns it was declared dead, drops what it held, and rejoins as a live member.
+  BOOST_TEST(test::wait_until(
+               [&] {
+                 return c.log_text("node-a").find("had been declared dead") != std::string::npos;
+               },
+               10s),
+             c.logs());
+  BOOST_TEST(c.all_joined(), c.logs());
+  for (const auto& r : c.records(instances))
+    BOOST_TEST((r.status == instance_status::completed), r.id);
+  c.check_effects(instances, steps);
+  // Nothing node-a does after waking is accepted for work node-b finished: results stand.
+  for (const auto& r : c.records(instances))
+    BOOST_TEST(r.result == std::to_string(steps * (steps - 1) / 2), r.id);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
