@@ -164,7 +164,10 @@ void persist(instance_actor* self, checkpoint cp) {
     return;
   }
   cp.seq = st.record.seq + 1;
-  cp.durability = st.svc->orchestrations->durability_of(st.record.type);
+  auto configured = st.svc->durability_by_type.find(st.record.type);
+  cp.durability = configured != st.svc->durability_by_type.end()
+                    ? configured->second
+                    : st.svc->orchestrations->durability_of(st.record.type);
   st.in_flight = std::move(cp);
   st.attempts = 0;
   send_write(self);

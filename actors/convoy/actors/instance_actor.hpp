@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,9 @@ struct instance_services {
   /// An instance idle this long after a persistence point leaves memory (dehydrates); the
   /// next message for it brings it back by replay. 0 = never.
   std::chrono::milliseconds dehydrate_after{0};
+  /// Durability per orchestration type from the node's configuration; it wins over the
+  /// registry's (`registry::set_durability`), which wins over the node's default.
+  std::map<std::string, durability_level> durability_by_type;
 };
 
 /// A message for one instance, read from its host's queue.

@@ -187,6 +187,9 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
   isvc->node = svc->config->name;
   isvc->host = "processing";
   isvc->dehydrate_after = svc->config->dehydrate_after;
+  for (const auto& [type, level] : svc->config->durability_by_type)
+    isvc->durability_by_type[type] =
+      level == "replicated" ? durability_level::replicated : durability_level::local;
   st.instance_svc = std::move(isvc);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;

@@ -50,7 +50,14 @@ std::string validate(const node_config& cfg) {
     return "timing.timer_poll_ms must be at least 10";
   if (cfg.durability != "local" && cfg.durability != "replicated")
     return "messagebox.durability '" + cfg.durability + "' must be local or replicated";
-  if (cfg.durability == "replicated" && (cfg.replicas < 1 || cfg.replicas > 16))
+  for (const auto& [type, level] : cfg.durability_by_type)
+    if (level != "local" && level != "replicated")
+      return "messagebox.durability_by_type." + type + " '" + level
+             + "' must be local or replicated";
+  bool any_replicated = cfg.durability == "replicated";
+  for (const auto& [type, level] : cfg.durability_by_type)
+    any_replicated = any_replicated || level == "replicated";
+  if (any_replicated && (cfg.replicas < 1 || cfg.replicas > 16))
     return "messagebox.replicas must be between 1 and 16 with replicated durability";
   for (const auto& s : cfg.redis.sentinels) {
     persistence::redis_endpoint probe;
@@ -134,6 +141,28 @@ public:
         return;
       }
       out.push_back(*v);
+    }
+  }
+
+  /// A table of string values, e.g. `[messagebox.durability_by_type]`. Its entries are the
+  /// table's own keys, so only the table itself is an asked-for key.
+  void get_string_table(std::string_view key, std::map<std::string, std::string>& out) {
+    asked_.emplace(key);
+    auto node = lookup(key);
+    if (!node || !error_.empty())
+      return;
+    auto table = node.as_table();
+    if (!table) {
+      fail(key, "must be a table of strings");
+      return;
+    }
+    for (auto& [k, v] : *table) {
+      auto value = v.value<std::string>();
+      if (!value) {
+        fail(key, "must be a table of strings ('" + std::string(k.str()) + "' is not a string)");
+        return;
+      }
+      out[std::string(k.str())] = *value;
     }
   }
 
@@ -259,6 +288,7 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   r.get("messagebox.durability", cfg.durability);
   r.get("messagebox.replicas", cfg.replicas);
   r.get_ms("messagebox.wait_timeout_ms", cfg.wait_timeout);
+  r.get_string_table("messagebox.durability_by_type", cfg.durability_by_type);
   std::string password_env;
   r.get("messagebox.password_env", password_env);
   r.get_ms("timing.heartbeat_ms", cfg.heartbeat);
@@ -306,6 +336,12 @@ std::string dump_config(const node_config& cfg) {
     messagebox.insert("user", cfg.redis.user);
   if (!cfg.password_env.empty())
     messagebox.insert("password_env", cfg.password_env); // the name, never the password
+  if (!cfg.durability_by_type.empty()) {
+    toml::table by_type;
+    for (const auto& [type, level] : cfg.durability_by_type)
+      by_type.insert(type, level);
+    messagebox.insert("durability_by_type", std::move(by_type));
+  }
   toml::table root{
     {"node", toml::table{{"name", cfg.name}, {"hosts", strings(cfg.hosts)}, {"log_level", cfg.log_level}}},
     {"messagebox", std::move(messagebox)},

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <string>
 #include <utility>
 #include <variant>
@@ -29,6 +30,9 @@ struct node_config {
   std::string durability = "local";
   int replicas = 1;
   std::chrono::milliseconds wait_timeout{1000};
+  /// Orchestration type -> "local" or "replicated", overriding `durability` for that type
+  /// (TOML: `[messagebox.durability_by_type]`, e.g. `payment = "replicated"`).
+  std::map<std::string, std::string> durability_by_type;
 
   /// How often a node renews its lease in the MessageBox (and the cluster supervisor acts).
   std::chrono::milliseconds heartbeat{250};

@@ -419,4 +419,20 @@ BOOST_AUTO_TEST_CASE(the_dumped_configuration_loads_back_to_the_same_values) {
               || contains(text, "durability = \"replicated\"")), text);
 }
 
+BOOST_AUTO_TEST_CASE(durability_by_type_is_read_checked_and_dumped) {
+  auto path = write("bytype.toml", valid_base + "[messagebox.durability_by_type]\n"
+                                                "payment = \"replicated\"\npoller = \"local\"\n");
+  auto cfg = expect_config(path);
+  BOOST_TEST(cfg.durability == "local");
+  BOOST_TEST(cfg.durability_by_type.at("payment") == "replicated");
+  BOOST_TEST(cfg.durability_by_type.at("poller") == "local");
+  BOOST_TEST(contains(rt::dump_config(cfg), "[messagebox.durability_by_type]"));
+  auto bad = write("bytype-bad.toml", valid_base + "[messagebox.durability_by_type]\n"
+                                                   "payment = \"eventually\"\n");
+  auto err = expect_error(bad);
+  check_names(err, bad, "messagebox.durability_by_type.payment");
+  auto env = load_layers("", {{"CONVOY_MESSAGEBOX_DURABILITY_BY_TYPE", "{ payment = 3 }"}});
+  BOOST_TEST(std::get<std::string>(env).find("must be a table of strings") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
