@@ -40,6 +40,8 @@ int run_dev(const dev_options& opts);
 int run_node(const std::string& config_path, const std::vector<std::string>& sets,
              bool dump_config);
 int run_orch_list(const target& t, output_format fmt, size_t limit);
+/// The cluster's members: leases, status, hosts, load, and the cluster supervisor.
+int run_node_list(const target& t, output_format fmt);
 int run_orch_describe(const target& t, const std::string& id, output_format fmt);
 int run_orch_start(const target& t, const std::string& type, const std::string& input,
                    const std::string& id);

@@ -1,6 +1,7 @@
 #include "cli.hpp"
 #include "output.hpp"
 
+#include "convoy/actors/clock.hpp"
 #include "convoy/persistence/keys.hpp"
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/runtime/node.hpp"
@@ -137,6 +138,51 @@ int run_orch_list(const target& t, output_format fmt, size_t limit) {
     return box_error(t, listed.error);
   std::cout << (fmt == output_format::json ? instances_json(listed.instances).dump(2) + "\n"
                                            : instances_table(listed.instances));
+  return 0;
+}
+
+int run_node_list(const target& t, output_format fmt) {
+  auto box = open_box(t);
+  std::string error;
+  auto nodes = box->list_nodes(&error);
+  if (!error.empty())
+    return box_error(t, error);
+  auto lease = box->commands().run({"HMGET", box->key_schema().cluster_lease(), "holder", "epoch"});
+  if (lease.is_error())
+    return box_error(t, lease.str);
+  auto holder = lease.elements.size() == 2 ? lease.elements[0].str : std::string{};
+  auto epoch = lease.elements.size() == 2 ? lease.elements[1].str : std::string{};
+  auto now = wall_clock_ms();
+  if (fmt == output_format::json) {
+    json out{{"supervisor", holder.empty() ? json(nullptr) : json(holder)},
+             {"supervisor_epoch", epoch.empty() ? 0 : std::stoll(epoch)},
+             {"nodes", json::array()}};
+    for (const auto& n : nodes)
+      out["nodes"].push_back({{"name", n.name},
+                              {"status", n.status},
+                              {"hosts", n.hosts},
+                              {"load", n.load},
+                              {"generation", n.generation},
+                              {"heartbeat_ms", n.heartbeat_ms},
+                              {"lease_expires_ms", n.lease_expires_ms}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << pad_to("NODE", 24) << pad_to("STATUS", 8) << pad_to("HOSTS", 28) << pad_to("LOAD", 7)
+            << pad_to("HEARTBEAT", 11) << "LEASE\n";
+  for (const auto& n : nodes) {
+    auto left = n.lease_expires_ms - now;
+    std::cout << pad_to(n.name + (n.name == holder ? " *" : ""), 24) << pad_to(n.status, 8)
+              << pad_to(n.hosts, 28) << pad_to(std::to_string(n.load), 7)
+              << pad_to(age(n.heartbeat_ms), 11)
+              << (left >= 0 ? "expires in " + std::to_string(left) + " ms"
+                            : "lapsed " + std::to_string(-left) + " ms ago")
+              << "\n";
+  }
+  if (nodes.empty())
+    std::cout << "(no nodes)\n";
+  else
+    std::cout << "* cluster supervisor (lease epoch " << (epoch.empty() ? "0" : epoch) << ")\n";
   return 0;
 }
 

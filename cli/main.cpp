@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
   bool dump_config = false;
   node_cmd->add_flag("--dump-config", dump_config,
                      "print the effective configuration as TOML and exit");
+  box_options nodes_opts;
+  auto nodes_cmd = node_cmd->add_subcommand(
+    "list", "the cluster's nodes: status, hosts, load, lease, and the cluster supervisor\n"
+            "example: convoy node list -o json");
+  nodes_opts.add_to(nodes_cmd);
 
   auto orch = app.add_subcommand("orch", "orchestration instances");
   orch->require_subcommand(1);
@@ -167,6 +172,8 @@ int main(int argc, char** argv) {
 
   if (dev_cmd->parsed())
     return run_dev(dev);
+  if (nodes_cmd->parsed())
+    return with_target(nodes_opts, [&](const target& t) { return run_node_list(t, nodes_opts.format()); });
   if (node_cmd->parsed())
     return run_node(config_path, config_sets, dump_config);
   if (list_cmd->parsed())

@@ -307,6 +307,22 @@ BOOST_AUTO_TEST_CASE(orchestration_started_from_the_cli_completes_on_a_node) {
   BOOST_REQUIRE(!node_died);
   BOOST_TEST_INFO("node log:\n" << read_file(node_log));
   BOOST_REQUIRE(done);
+  // The node is a member, and (alone) the cluster supervisor.
+  auto nodes = convoy({"node", "list", "-o", "json", "--redis", address});
+  BOOST_TEST_INFO("output:\n" << nodes.output);
+  BOOST_REQUIRE_EQUAL(nodes.exit_code, 0);
+  auto members = json::parse(nodes.output, nullptr, false);
+  BOOST_REQUIRE(members.is_object());
+  BOOST_TEST(members["supervisor"] == "cli-node");
+  BOOST_REQUIRE_EQUAL(members["nodes"].size(), 1u);
+  BOOST_TEST(members["nodes"][0]["name"] == "cli-node");
+  BOOST_TEST(members["nodes"][0]["status"] == "alive");
+  BOOST_TEST(members["nodes"][0]["hosts"] == "receive,processing,send");
+  auto node_table = convoy({"node", "list", "--redis", address});
+  BOOST_TEST_INFO("output:\n" << node_table.output);
+  BOOST_TEST(contains(node_table.output, "cli-node *"));
+  BOOST_TEST(contains(node_table.output, "expires in"));
+
   const auto& inst = listed.at("hello-cli");
   BOOST_TEST(inst["type"] == "hello");
   BOOST_TEST(inst["input"] == "tester");
