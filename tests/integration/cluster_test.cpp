@@ -93,6 +93,27 @@ struct cluster_run {
     return out;
   }
 
+  /// node-a and node-b joined, `instances` submitted, node-a running some of them.
+  void two_nodes_with_node_a_busy(int instances, int steps) {
+    for (auto name : {"node-a", "node-b"})
+      start(name);
+    BOOST_TEST_REQUIRE(all_joined(), logs());
+    submit(instances, steps);
+    BOOST_TEST_REQUIRE(wait_until_running_on("node-a", instances), logs());
+  }
+
+  /// Waits until `node` runs at least one instance that has made progress.
+  bool wait_until_running_on(const std::string& node, int instances) {
+    return test::wait_until(
+      [&] {
+        for (const auto& r : records(instances))
+          if (r.owner == node && r.status == instance_status::waiting && r.steps >= 2)
+            return true;
+        return false;
+      },
+      20s);
+  }
+
   bool all_completed(int instances) {
     for (const auto& r : records(instances))
       if (r.status != instance_status::completed)
@@ -197,20 +218,8 @@ BOOST_AUTO_TEST_CASE(a_dead_nodes_work_moves_to_a_survivor_once_its_lease_lapses
 
 BOOST_AUTO_TEST_CASE(a_frozen_node_is_replaced_fenced_and_rejoins_when_it_wakes) {
   cluster_run c;
-  for (auto name : {"node-a", "node-b"})
-    c.start(name);
-  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
   constexpr int instances = 8, steps = 10;
-  c.submit(instances, steps);
-  BOOST_TEST_REQUIRE(test::wait_until(
-                       [&] {
-                         for (const auto& r : c.records(instances))
-                           if (r.owner == "node-a" && r.status == instance_status::waiting && r.steps >= 2)
-                             return true;
-                         return false;
-                       },
-                       20s),
-                     c.logs());
+  c.two_nodes_with_node_a_busy(instances, steps);
   auto& a = c.nodes.at("node-a");
   a.send_signal(SIGSTOP); // a zombie: alive, holding instances in memory, saying nothing
   // node-b declares it dead and finishes its work.
@@ -233,6 +242,20 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_is_replaced_fenced_and_rejoins_when_it_wakes)
   // Nothing node-a does after waking is accepted for work node-b finished: results stand.
   for (const auto& r : c.records(instances))
     BOOST_TEST(r.result == std::to_string(steps * (steps - 1) / 2), r.id);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_hands_its_work_over_at_once) {
+  cluster_run c;
+  constexpr int instances = 8, steps = 10;
+  c.two_nodes_with_node_a_busy(instances, steps);
+  auto& a = c.nodes.at("node-a");
+  a.send_signal(SIGTERM);
+  auto code = a.wait_for_exit(15s);
+  BOOST_TEST_REQUIRE(code.has_value());
+  BOOST_TEST(*code == 0);
+  BOOST_TEST_REQUIRE(test::wait_until([&] { return c.all_completed(instances); }, 30s), c.logs());
+  c.check_effects(instances, steps);
+  BOOST_TEST(c.redis.command({"HGET", "convoy:node:node-a", "status"}) == "dead");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -802,6 +802,12 @@ void message_box::take_over(const std::string& host, const std::string& dead,
                      });
 }
 
+std::string message_box::leave_cluster(const std::string& node,
+                                       std::chrono::milliseconds timeout) {
+  auto v = commands_->run({"ZADD", keys_.nodes(), "XX", "0", node}, timeout);
+  return v.is_error() ? v.str : std::string{};
+}
+
 std::vector<message_box::node_info> message_box::list_nodes(std::string* error,
                                                             std::chrono::milliseconds timeout) {
   std::vector<node_info> out;

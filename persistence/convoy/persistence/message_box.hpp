@@ -216,6 +216,12 @@ public:
   void take_over(const std::string& host, const std::string& dead, const std::string& consumer,
                  size_t count, entries_callback done);
 
+  /// Ends `node`'s lease now (a graceful stop): the cluster supervisor's next step hands what
+  /// it left unacknowledged to the other nodes, without waiting for the lease to lapse.
+  /// Blocking. Returns an error message or "".
+  std::string leave_cluster(const std::string& node,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
   struct node_info {
     std::string name, status, hosts;
     int64_t lease_expires_ms = 0, heartbeat_ms = 0, load = 0, generation = 0;

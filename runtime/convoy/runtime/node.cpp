@@ -110,6 +110,11 @@ void node::stop() {
     caf::anon_send_exit(*i, caf::exit_reason::user_shutdown);
   impl_->hosts.clear();
   impl_->sys->await_all_actors_done();
+  // Graceful: hand over at once what this node leaves unacknowledged, rather than letting the
+  // others wait for its lease to lapse.
+  if (auto err = box_->leave_cluster(config_.name); !err.empty())
+    spdlog::warn("node {}: could not end its lease ({}); the others take over once it lapses",
+                 config_.name, err);
   // Redis callbacks still in flight address actors of this system: drain them while it lives.
   box_.reset();
   impl_.reset();
