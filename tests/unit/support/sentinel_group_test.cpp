@@ -147,22 +147,30 @@ BOOST_AUTO_TEST_CASE(a_restarted_old_master_rejoins_as_a_replica) {
   std::vector<std::string> role;
   const bool rejoined = wait_until(
     [&] {
+      // The master as the Sentinels see it now: on a loaded machine they may have failed
+      // over once more since the kill (seen once in CI), which changes nothing asserted here.
       role = lines_of(old_master.command({"ROLE"}));
       return role.size() >= 4u && role[0] == "slave"
-             && role[2] == std::to_string(result.new_master) && role[3] == "connected";
+             && role[2] == std::to_string(group.master_port()) && role[3] == "connected";
     },
-    20s, 100ms);
+    // Sentinel converts a returning master on its ~10 s reconfiguration cycle; a busy machine
+    // can miss one cycle (seen once in CI: still "slave", not yet "connected", at 20 s).
+    45s, 100ms);
   BOOST_TEST_MESSAGE("sentinel_group: the restarted old master was a connected replica after "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - restarted_at)
                           .count()
                      << " ms");
+  std::string role_text;
+  for (const auto& line : role)
+    role_text += line + " ";
   BOOST_TEST_REQUIRE(rejoined, "ROLE of the restarted old master: "
-                                 << (role.empty() ? std::string{"(none)"} : role[0]));
-  BOOST_TEST(group.master_port() == result.new_master);
+                                 << (role.empty() ? std::string{"(none)"} : role_text));
+  const auto master = group.master_port();
+  BOOST_TEST(master != result.old_master);
   // Replication brings it the new master's data set, written after it died included.
   const auto replies = sentinel_group::commands(
-    result.new_master, {{"SET", "after", "rejoin"}, {"WAIT", "2", "5000"}});
+    master, {{"SET", "after", "rejoin"}, {"WAIT", "2", "5000"}});
   BOOST_TEST_REQUIRE(replies.size() == 2u);
   BOOST_TEST_REQUIRE(replies[0] == "OK");
   BOOST_TEST_REQUIRE(replies[1] == "2");
