@@ -143,19 +143,15 @@ int run_orch_list(const target& t, output_format fmt, size_t limit) {
 
 int run_node_list(const target& t, output_format fmt) {
   auto box = open_box(t);
-  std::string error;
-  auto nodes = box->list_nodes(&error);
-  if (!error.empty())
-    return box_error(t, error);
-  auto lease = box->commands().run({"HMGET", box->key_schema().cluster_lease(), "holder", "epoch"});
-  if (lease.is_error())
-    return box_error(t, lease.str);
-  auto holder = lease.elements.size() == 2 ? lease.elements[0].str : std::string{};
-  auto epoch = lease.elements.size() == 2 ? lease.elements[1].str : std::string{};
+  auto view = box->list_nodes();
+  if (!view.error.empty())
+    return box_error(t, view.error);
+  const auto& nodes = view.nodes;
+  const auto& holder = view.supervisor;
   auto now = wall_clock_ms();
   if (fmt == output_format::json) {
     json out{{"supervisor", holder.empty() ? json(nullptr) : json(holder)},
-             {"supervisor_epoch", epoch.empty() ? 0 : std::stoll(epoch)},
+             {"supervisor_epoch", view.supervisor_epoch},
              {"nodes", json::array()}};
     for (const auto& n : nodes)
       out["nodes"].push_back({{"name", n.name},
@@ -182,7 +178,7 @@ int run_node_list(const target& t, output_format fmt) {
   if (nodes.empty())
     std::cout << "(no nodes)\n";
   else
-    std::cout << "* cluster supervisor (lease epoch " << (epoch.empty() ? "0" : epoch) << ")\n";
+    std::cout << "* cluster supervisor (lease epoch " << view.supervisor_epoch << ")\n";
   return 0;
 }
 

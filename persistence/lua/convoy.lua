@@ -4,7 +4,7 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 6
+local LIBRARY_VERSION = 7
 
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'suspended'
@@ -311,10 +311,12 @@ local function server_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- KEYS: nodes, node record, tracking. ARGV: name, ttl_ms, hosts (comma separated), load.
--- Renews the node's lease. Returns {code, generation, now}: code 0 = renewed, 1 = joined,
--- 2 = rejoined after being declared dead (its instances were taken over: it must drop what
--- it holds in memory).
+-- KEYS: nodes, node record, tracking, the node's relocations. ARGV: name, ttl_ms, hosts (comma
+-- separated), load.
+-- Renews the node's lease. Returns {code, generation, now, assignment...}: code 0 = renewed,
+-- 1 = joined, 2 = rejoined after being declared dead (its instances were taken over: it must
+-- drop what it holds in memory); each assignment is a 'dead|host' take-over this node owes, so
+-- one round trip per heartbeat also delivers the cluster supervisor's plan.
 local function heartbeat(keys, args)
   local now = server_ms()
   local status = redis.call('HGET', keys[2], 'status')
@@ -328,7 +330,11 @@ local function heartbeat(keys, args)
   redis.call('ZADD', keys[1], now + tonumber(args[2]), args[1])
   redis.call('HSET', keys[2], 'fmt', 1, 'name', args[1], 'heartbeat', now, 'hosts', args[3],
              'load', args[4], 'lease_ms', args[2])
-  return {code, tonumber(redis.call('HGET', keys[2], 'generation')), now}
+  local reply = {code, tonumber(redis.call('HGET', keys[2], 'generation')), now}
+  for _, assignment in ipairs(redis.call('HKEYS', keys[4])) do
+    reply[#reply + 1] = assignment
+  end
+  return reply
 end
 
 -- KEYS: lease. ARGV: name, ttl_ms.

@@ -72,7 +72,7 @@ struct cluster_run {
       [&] {
         auto listed = box->list_nodes();
         size_t alive = 0;
-        for (const auto& n : listed)
+        for (const auto& n : listed.nodes)
           alive += n.status == "alive" ? 1 : 0;
         return alive == nodes.size();
       },
@@ -211,7 +211,7 @@ BOOST_AUTO_TEST_CASE(a_dead_nodes_work_moves_to_a_survivor_once_its_lease_lapses
   BOOST_TEST(survivors.find("messages of dead node node-a") != std::string::npos);
   BOOST_TEST(test::wait_until(
     [&] {
-      for (const auto& n : c.box->list_nodes())
+      for (const auto& n : c.box->list_nodes().nodes)
         if (n.name == "node-a")
           return false;
       return true;

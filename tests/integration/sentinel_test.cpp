@@ -54,7 +54,9 @@ public:
   }
 
   /// Writes for `duration`; after `after`, runs `fault` on a thread of its own while the
-  /// writes go on. The fault calls `mark_kill()` when it kills the master.
+  /// writes go on. The fault calls `mark_kill()` when it kills the master. Once it has, the
+  /// writes go on past `duration` until one written after the kill is acknowledged (a slow
+  /// failover on a loaded machine), for at most 30 s more.
   void run(std::chrono::milliseconds duration, std::chrono::milliseconds after,
            const std::function<void()>& fault) {
     auto started = clock_type::now();
@@ -63,7 +65,13 @@ public:
     for (size_t i = 0; i < slots_.size(); ++i)
       send(i);
     std::unique_lock<std::mutex> guard(mtx_);
-    while (clock_type::now() - started < duration) {
+    auto writing = [&] {
+      auto elapsed = clock_type::now() - started;
+      if (elapsed < duration)
+        return true;
+      return kill_time_ && !first_ack_after_kill_ && elapsed < duration + 30s;
+    };
+    while (writing()) {
       cv_.wait_for(guard, 20ms, [&] { return !done_.empty(); });
       while (!done_.empty()) {
         auto [i, status] = done_.front();

@@ -10,7 +10,8 @@
 //       speaks TLS with no certificate (what CAF does when none is configured); --plaintext
 //       speaks cleartext BASP. Every wait is bounded (--wait-ms, default 10000).
 //
-// Heartbeat settings: --heartbeat-ms H --connection-timeout-ms T (default 100 / 500 ms).
+// Heartbeat settings: --heartbeat-ms H --connection-timeout-ms T (default 250 / 2000 ms:
+// generous, so a peer started on a loaded machine still completes its handshake).
 
 #include "convoy/runtime/cluster_link.hpp"
 
@@ -55,9 +56,9 @@ convoy::runtime::cluster_link_config link_config(const arguments& args) {
   link.certificate = args.get("--cert");
   link.key = args.get("--key");
   link.ca = args.get("--ca");
-  link.heartbeat_interval = std::chrono::milliseconds{std::stol(args.get("--heartbeat-ms", "100"))};
+  link.heartbeat_interval = std::chrono::milliseconds{std::stol(args.get("--heartbeat-ms", "250"))};
   link.connection_timeout =
-    std::chrono::milliseconds{std::stol(args.get("--connection-timeout-ms", "500"))};
+    std::chrono::milliseconds{std::stol(args.get("--connection-timeout-ms", "2000"))};
   return link;
 }
 

@@ -91,6 +91,18 @@ std::vector<std::string> take_backlog_ids(instance_state& st, bool report,
   return ids;
 }
 
+/// The ids of messages this actor consumed but no acknowledged persistence point covers: those
+/// of the refused point in flight and those gathered for the next one. They go back to the
+/// queue when the actor leaves without persisting them.
+std::vector<std::string> take_unpersisted_ids(instance_state& st) {
+  std::vector<std::string> ids;
+  if (st.in_flight)
+    ids = std::move(st.in_flight->acks);
+  for (auto& id : std::exchange(st.acks, {}))
+    ids.push_back(std::move(id));
+  return ids;
+}
+
 void persist(instance_actor* self, checkpoint cp);
 
 /// Stops this actor without losing a message: see spawn_instance. `give_back` holds ids of
@@ -424,13 +436,10 @@ void on_written(instance_actor* self, store_status status, const std::string& er
     case store_status::stale_epoch: {
       // Nothing this actor consumed since its last acknowledged point counts: give those
       // messages back now, for the new owner (they would otherwise wait for reclaim_idle).
-      auto ids = std::move(st.in_flight->acks);
-      for (auto& id : std::exchange(st.acks, {}))
-        ids.push_back(std::move(id));
       spdlog::warn("instance {}: fenced, a newer owner holds it ({}); stopping here and giving "
                    "its messages back",
                    st.id, error);
-      leave(self, std::move(ids));
+      leave(self, take_unpersisted_ids(st));
       return;
     }
     case store_status::rejected:
@@ -441,10 +450,7 @@ void on_written(instance_actor* self, store_status status, const std::string& er
       // What this actor holds in memory is ahead of the store: drop it all. Its host starts
       // the instance again, and replay resumes it from what the store really holds.
       spdlog::error("instance {}: {}; restarting from the MessageBox", st.id, error);
-      auto ids = std::move(st.in_flight->acks);
-      for (auto& id : std::exchange(st.acks, {}))
-        ids.push_back(std::move(id));
-      leave(self, std::move(ids), rolled_back_exit_reason());
+      leave(self, take_unpersisted_ids(st), rolled_back_exit_reason());
       return;
     }
   }

@@ -40,6 +40,8 @@
 /// Instance ids and host names are limited to `[A-Za-z0-9._:-]`, at most 128 characters,
 /// so they can be embedded in keys and timer members unescaped.
 
+#include "convoy/actors/journal.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -52,8 +54,9 @@ inline constexpr int record_format_version = 1;
 /// Size limits. Anything larger is refused when written and, when read back (a value Convoy
 /// did not write, or a corrupt one), reported as an error naming the value, never trusted.
 /// One payload: a message body or input, an instance result or error, a signal payload, one
-/// field of a queue entry or of an instance record (the journal entry limit is the same).
-inline constexpr size_t max_payload_bytes = 16 * 1024 * 1024;
+/// field of a queue entry or of an instance record: the journal entry limit, so anything a
+/// journal may hold fits the MessageBox and the reverse.
+inline constexpr size_t max_payload_bytes = max_journal_payload;
 /// Journal entries of one instance run (continue_as_new starts a new one).
 inline constexpr size_t max_journal_entries = 1'000'000;
 /// All journal entries of one instance run together.

@@ -213,11 +213,6 @@ message_box::~message_box() {
   drained.get_future().wait();
 }
 
-std::string message_box::store_id() const {
-  std::lock_guard<std::mutex> guard(watch_->mtx);
-  return watch_->store_id;
-}
-
 void message_box::on_rollback(std::function<void(const rollback_report&)> listener) {
   std::lock_guard<std::mutex> guard(watch_->mtx);
   watch_->listener = std::move(listener);
@@ -425,8 +420,9 @@ std::string message_box::prepare(const std::vector<std::string>& hosts,
              + r.str;
   if (made.back().str.empty())
     return "the store identity at " + config_.endpoint.address() + " is empty";
+  store_id_ = made.back().str;
   std::lock_guard<std::mutex> guard(watch_->mtx);
-  watch_->store_id = made.back().str;
+  watch_->store_id = store_id_;
   return {};
 }
 
@@ -521,7 +517,7 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
   argv.push_back(std::to_string(cp.acks.size()));
   for (auto& id : cp.acks)
     argv.push_back(std::move(id));
-  argv.push_back(store_id());
+  argv.push_back(store_id_);
   durable(std::move(argv), [this, id = cp.instance_id, done = std::move(done)](redis_value v) mutable {
     auto status = classify(v);
     if (status == store_status::ok && v.kind == redis_value::type::integer)
@@ -715,23 +711,33 @@ void message_box::fire_timers(int64_t now_ms, size_t limit,
                      });
 }
 
-void message_box::heartbeat(const std::string& node, std::chrono::milliseconds ttl,
-                            const std::vector<std::string>& hosts, size_t load,
-                            std::function<void(int, std::string)> done) {
+void message_box::heartbeat(
+  const std::string& node, std::chrono::milliseconds ttl, const std::vector<std::string>& hosts,
+  size_t load, std::function<void(int, std::vector<assignment>, std::string)> done) {
   std::string host_list;
   for (const auto& h : hosts)
     host_list += (host_list.empty() ? "" : ",") + h;
-  commands_->command({"FCALL", "convoy_heartbeat", "3", keys_.nodes(), keys_.node(node),
-                      keys_.tracking(), node, std::to_string(ttl.count()), host_list,
-                      std::to_string(load)},
-                     [done = std::move(done)](redis_value v) {
-                       if (v.is_error())
-                         done(0, v.str);
-                       else if (!v.is_array() || v.elements.empty())
-                         done(0, "convoy_heartbeat answered with an unexpected reply");
-                       else
-                         done(static_cast<int>(v.elements[0].integer), {});
-                     });
+  commands_->command(
+    {"FCALL", "convoy_heartbeat", "4", keys_.nodes(), keys_.node(node), keys_.tracking(),
+     keys_.relocations(node), node, std::to_string(ttl.count()), host_list,
+     std::to_string(load)},
+    [done = std::move(done)](redis_value v) {
+      if (v.is_error()) {
+        done(0, {}, v.str);
+        return;
+      }
+      if (!v.is_array() || v.elements.size() < 3) {
+        done(0, {}, "convoy_heartbeat answered with an unexpected reply");
+        return;
+      }
+      std::vector<assignment> todo;
+      for (size_t i = 3; i < v.elements.size(); ++i) {
+        const auto& field = v.elements[i].str;
+        if (auto bar = field.rfind('|'); bar != std::string::npos)
+          todo.push_back({field.substr(0, bar), field.substr(bar + 1)});
+      }
+      done(static_cast<int>(v.elements[0].integer), std::move(todo), {});
+    });
 }
 
 void message_box::cluster_lease(const std::string& node, std::chrono::milliseconds ttl,
@@ -757,7 +763,9 @@ void message_box::plan_relocation(const std::string& holder, int64_t epoch,
                                 std::to_string(epoch)};
   for (const auto& h : hosts)
     argv.push_back(h);
-  durable(std::move(argv), [done = std::move(done)](redis_value v) {
+  // A plain command, not `durable`: the plan is idempotent and made again at every step, so
+  // it need not wait for replicas.
+  commands_->command(std::move(argv), [done = std::move(done)](redis_value v) {
     std::vector<relocation> out;
     if (v.is_error()) {
       done(std::move(out), v.str);
@@ -767,24 +775,6 @@ void message_box::plan_relocation(const std::string& holder, int64_t epoch,
       if (r.is_array() && r.elements.size() == 4)
         out.push_back({r.elements[0].str, r.elements[1].str, r.elements[2].str,
                        r.elements[3].integer});
-    done(std::move(out), {});
-  });
-}
-
-void message_box::relocations_for(
-  const std::string& node,
-  std::function<void(std::vector<std::pair<std::string, std::string>>, std::string)> done) {
-  commands_->command({"HKEYS", keys_.relocations(node)}, [done = std::move(done)](redis_value v) {
-    std::vector<std::pair<std::string, std::string>> out;
-    if (v.is_error()) {
-      done(std::move(out), v.str);
-      return;
-    }
-    for (const auto& field : v.elements) {
-      auto bar = field.str.rfind('|');
-      if (bar != std::string::npos)
-        out.emplace_back(field.str.substr(0, bar), field.str.substr(bar + 1));
-    }
     done(std::move(out), {});
   });
 }
@@ -808,15 +798,23 @@ std::string message_box::leave_cluster(const std::string& node,
   return v.is_error() ? v.str : std::string{};
 }
 
-std::vector<message_box::node_info> message_box::list_nodes(std::string* error,
-                                                            std::chrono::milliseconds timeout) {
-  std::vector<node_info> out;
-  auto names = commands_->run({"ZRANGE", keys_.nodes(), "0", "-1", "WITHSCORES"}, timeout);
-  if (names.is_error()) {
-    if (error)
-      *error = names.str;
-    return out;
+message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds timeout) {
+  cluster_view view;
+  auto first = commands_->run_all({{"ZRANGE", keys_.nodes(), "0", "-1", "WITHSCORES"},
+                                   {"HMGET", keys_.cluster_lease(), "holder", "epoch", "expires"}},
+                                  timeout);
+  const auto& names = first[0];
+  const auto& lease = first[1];
+  if (names.is_error() || lease.is_error()) {
+    view.error = names.is_error() ? names.str : lease.str;
+    return view;
   }
+  if (lease.elements.size() == 3) {
+    view.supervisor = lease.elements[0].str;
+    view.supervisor_epoch = to_number<int64_t>(lease.elements[1].str);
+    view.supervisor_lease_expires_ms = to_number<int64_t>(lease.elements[2].str);
+  }
+  auto& out = view.nodes;
   std::vector<std::vector<std::string>> reads;
   for (size_t i = 0; i + 1 < names.elements.size(); i += 2) {
     node_info n;
@@ -829,9 +827,9 @@ std::vector<message_box::node_info> message_box::list_nodes(std::string* error,
   auto records = commands_->run_all(std::move(reads), timeout);
   for (size_t i = 0; i < records.size(); ++i) {
     if (records[i].is_error() || records[i].elements.size() != 5) {
-      if (error)
-        *error = records[i].is_error() ? records[i].str : "unexpected node record";
-      return {};
+      view.error = records[i].is_error() ? records[i].str : "unexpected node record";
+      out.clear();
+      return view;
     }
     const auto& f = records[i].elements;
     out[i].status = f[0].str;
@@ -840,7 +838,7 @@ std::vector<message_box::node_info> message_box::list_nodes(std::string* error,
     out[i].load = to_number<int64_t>(f[3].str);
     out[i].generation = to_number<int64_t>(f[4].str);
   }
-  return out;
+  return view;
 }
 
 std::string message_box::submit(const std::string& receive_host, const std::string& type,

@@ -100,7 +100,7 @@ public:
 
   /// The store's identity (`{prefix}store` id), known after `prepare`. Every persistence
   /// point carries it; a server holding another (or none: restarted empty) refuses it.
-  std::string store_id() const;
+  const std::string& store_id() const noexcept { return store_id_; }
 
   /// Called (on the Redis loop thread; keep it cheap) when a rollback is detected. The
   /// report is also logged at error level and appended to the `rollbacks` stream and the
@@ -183,11 +183,17 @@ public:
 
   // -- cluster membership and relocation (asynchronous) ---------------------------------------
 
+  /// A take-over the cluster supervisor assigned to a node: what `dead` left on `host`.
+  struct assignment {
+    std::string dead, host;
+  };
   /// Renews `node`'s lease for `ttl`. `code`: 0 renewed, 1 joined, 2 rejoined after it was
-  /// declared dead (what it holds in memory may run elsewhere now: drop it).
+  /// declared dead (what it holds in memory may run elsewhere now: drop it). `todo`: the
+  /// take-overs assigned to `node`, delivered with the renewal (one round trip).
   void heartbeat(const std::string& node, std::chrono::milliseconds ttl,
                  const std::vector<std::string>& hosts, size_t load,
-                 std::function<void(int code, std::string error)> done);
+                 std::function<void(int code, std::vector<assignment> todo, std::string error)>
+                   done);
 
   /// Takes or renews the cluster supervisor's lease for `ttl`.
   void cluster_lease(const std::string& node, std::chrono::milliseconds ttl,
@@ -205,12 +211,6 @@ public:
                        const std::vector<std::string>& hosts,
                        std::function<void(std::vector<relocation>, std::string error)> done);
 
-  /// The take-overs assigned to `node`: (dead node, host) pairs.
-  void relocations_for(const std::string& node,
-                       std::function<void(std::vector<std::pair<std::string, std::string>>,
-                                          std::string error)>
-                         done);
-
   /// Moves up to `count` of `dead`'s unacknowledged entries of `host` to `consumer` and
   /// returns them (none once the assignment is done, which removes it).
   void take_over(const std::string& host, const std::string& dead, const std::string& consumer,
@@ -226,10 +226,16 @@ public:
     std::string name, status, hosts;
     int64_t lease_expires_ms = 0, heartbeat_ms = 0, load = 0, generation = 0;
   };
-  /// Every node listed in the membership (live, lapsed, or dead with work still pending).
+  /// The membership as the MessageBox holds it.
+  struct cluster_view {
+    std::vector<node_info> nodes; ///< live, lapsed, or dead with work still pending
+    std::string supervisor;       ///< the cluster lease's holder ("" when none ever held it)
+    int64_t supervisor_epoch = 0; ///< its fencing epoch
+    int64_t supervisor_lease_expires_ms = 0;
+    std::string error;
+  };
   /// Blocking.
-  std::vector<node_info> list_nodes(std::string* error = nullptr,
-                                    std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  cluster_view list_nodes(std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   // -- blocking calls (CLI, start-up, tests) ------------------------------------------------------
 
@@ -302,6 +308,9 @@ private:
   redis_loop loop_;
   std::unique_ptr<group_commit> group_;
   std::unique_ptr<rollback_watch> watch_;
+  /// Set once by `prepare`, before any write; read without a lock on every persistence point.
+  /// (The rollback watch keeps its own copy, under its mutex, for the loop thread's handshake.)
+  std::string store_id_;
   std::unique_ptr<redis_connection> commands_;
   std::mutex readers_mtx_;
   /// Blocking XREADGROUP calls occupy a connection each: one per (host, consumer).

@@ -196,7 +196,9 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
     for (auto i = st.instances.begin(); i != st.instances.end(); ++i)
       if (i->second.address() == dm.source) {
         if (is_rolled_back_exit(dm.reason)) {
-          // Its memory was ahead of the store: a fresh actor replays what the store holds.
+          // Stopped by restart_atom (the store handshake saw a rollback): its memory was ahead
+          // of the store, so a fresh actor replays what the store holds. (An actor that finds
+          // the rollback itself leaves through instance_leaving_atom with `respawn` instead.)
           auto a = spawn_instance(self->system(), st.instance_svc, i->first,
                                   caf::actor_cast<caf::actor>(self));
           self->monitor(a);
@@ -256,6 +258,8 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
       spdlog::warn("host processing: dropping the {} instances in memory; they may run "
                    "elsewhere now and resume from the MessageBox when needed",
                    st.instances.size());
+      // Not the leave protocol: the messages these actors hold were taken over by other nodes
+      // already, so giving them back would deliver them twice. They are only dropped.
       for (auto& [id, a] : st.instances)
         self->send_exit(a, caf::exit_reason::user_shutdown);
     },

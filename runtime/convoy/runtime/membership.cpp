@@ -39,23 +39,18 @@ void tick(membership_actor* self) {
   auto hdl = caf::actor_cast<caf::actor>(self);
   auto* box = st.svc->box;
   box->heartbeat(cfg.name, cfg.lease_ttl, cfg.hosts, st.svc->instances_in_memory->load(),
-                 [hdl](int code, std::string error) {
+                 [hdl](int code, std::vector<persistence::message_box::assignment> todo,
+                       std::string error) {
                    caf::anon_send(hdl, beat_atom::value, code, std::move(error));
+                   for (auto& a : todo)
+                     caf::anon_send(hdl, assigned_atom::value, std::move(a.dead),
+                                    std::move(a.host));
                  });
   box->cluster_lease(cfg.name, cfg.lease_ttl,
                      [hdl](bool held, int64_t epoch, std::string holder, std::string error) {
                        caf::anon_send(hdl, lease_atom::value, held, epoch, std::move(holder),
                                       std::move(error));
                      });
-  box->relocations_for(cfg.name, [hdl](std::vector<std::pair<std::string, std::string>> todo,
-                                       std::string error) {
-    if (!error.empty()) {
-      spdlog::warn("membership: reading this node's take-overs failed: {}", error);
-      return;
-    }
-    for (auto& [dead, host] : todo)
-      caf::anon_send(hdl, assigned_atom::value, std::move(dead), std::move(host));
-  });
   self->delayed_send(self, cfg.heartbeat, tick_atom::value);
 }
 

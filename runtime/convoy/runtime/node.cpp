@@ -24,7 +24,7 @@ struct rollback_target {
 };
 
 struct node::impl {
-  std::shared_ptr<rollback_target> rollbacks = std::make_shared<rollback_target>();
+  std::shared_ptr<rollback_target> rollbacks; ///< made in start(), before prepare()
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<host_services> svc;
