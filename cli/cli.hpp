@@ -42,6 +42,12 @@ int run_node(const std::string& config_path, const std::vector<std::string>& set
 int run_orch_list(const target& t, output_format fmt, size_t limit);
 /// The cluster's members: leases, status, hosts, load, and the cluster supervisor.
 int run_node_list(const target& t, output_format fmt);
+/// The live supervision tree of one node or every node, as each last recorded it, with the
+/// orchestrations each owns (unfinished) grouped by type. `depth`: levels shown (1 = node
+/// supervisors' children only).
+int run_tree(const target& t, const std::string& node, int depth, output_format fmt);
+/// Host instances: which node runs which host, its state, heartbeat, load and throttle state.
+int run_host_list(const target& t, output_format fmt);
 int run_orch_describe(const target& t, const std::string& id, output_format fmt);
 int run_orch_start(const target& t, const std::string& type, const std::string& input,
                    const std::string& id);

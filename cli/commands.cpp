@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <iostream>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -125,6 +126,15 @@ int run_node(const std::string& config_path, const std::vector<std::string>& set
   }
   int sig = 0;
   while ((sig = wait_for_stop_signal(500)) == 0) {
+    if (!n.serving()) {
+      // The node supervisor gave up (restart intensity exceeded): as an OTP application
+      // whose top supervisor dies, the node stops, so that its own supervisor (systemd, a
+      // container runtime) can start it afresh. Its work is taken over meanwhile.
+      std::cerr << "convoy: node " << cfg.name << " stopped serving: its supervision tree "
+                << "gave up; see the log\n";
+      n.stop();
+      return 4;
+    }
   }
   spdlog::info("node {} received signal {}, stopping", cfg.name, sig);
   n.stop();
@@ -179,6 +189,228 @@ int run_node_list(const target& t, output_format fmt) {
     std::cout << "(no nodes)\n";
   else
     std::cout << "* cluster supervisor (lease epoch " << view.supervisor_epoch << ")\n";
+  return 0;
+}
+
+namespace {
+
+/// Orchestrations a node owns and has not finished, by type: the leaves of its tree. Read
+/// from the newest `scan` instance records (an overview, not an exact count on huge stores).
+std::map<std::string, std::map<std::string, size_t>> owned_instances(persistence::message_box& box,
+                                                                      size_t scan,
+                                                                      std::string& error) {
+  std::map<std::string, std::map<std::string, size_t>> out; // node -> type -> count
+  auto listed = box.list_instances(scan);
+  error = listed.error;
+  for (const auto& r : listed.instances) {
+    auto status = std::string(to_string(r.status));
+    if (status == "running" || status == "waiting" || status == "pending")
+      ++out[r.owner][r.type];
+  }
+  return out;
+}
+
+/// The membership and the unfinished instances each node owns, read together.
+struct cluster_snapshot {
+  persistence::message_box::cluster_view view;
+  std::map<std::string, std::map<std::string, size_t>> owned;
+};
+
+/// Fills `out`; returns 0, or the exit code after printing why the MessageBox failed.
+int read_cluster(const target& t, cluster_snapshot& out) {
+  auto box = open_box(t);
+  out.view = box->list_nodes();
+  if (!out.view.error.empty())
+    return box_error(t, out.view.error);
+  std::string error;
+  out.owned = owned_instances(*box, 10000, error);
+  return error.empty() ? 0 : box_error(t, error);
+}
+
+struct tree_printer {
+  int depth_limit;
+  std::ostringstream out;
+
+  void line(const std::string& prefix, bool last, const std::string& text) {
+    out << prefix << (last ? "└─ " : "├─ ") << text << "\n";
+  }
+
+  static std::string restarts_text(const json& sup) {
+    return "restarts " + std::to_string(sup.value("restarts_in_period", 0)) + "/"
+           + std::to_string(sup.value("intensity", 0)) + " in "
+           + std::to_string(sup.value("period_ms", 0) / 1000) + "s";
+  }
+
+  /// A supervisor's recent exits, oldest first.
+  void exits(const json& sup, const std::string& prefix) {
+    for (const auto& e : sup.value("recent_exits", json::array()))
+      out << prefix << "   exit: " << e.value("child", "") << " " << e.value("reason", "")
+          << " (" << e.value("action", "") << ", " << age(e.value("at_ms", int64_t{0})) << ")\n";
+  }
+
+  /// A supervisor's children (and, for host workers, what the node said of the host).
+  void children(const json& sup, const json& hosts, const std::map<std::string, size_t>* owned,
+                const std::string& prefix, int depth) {
+    if (depth > depth_limit || !sup.contains("children"))
+      return;
+    const auto& kids = sup["children"];
+    for (size_t i = 0; i < kids.size(); ++i) {
+      const auto& c = kids[i];
+      bool last = i + 1 == kids.size();
+      std::string text = c.value("id", "?") + "  " + c.value("kind", "") + " "
+                         + c.value("restart", "") + " " + c.value("state", "")
+                         + "  restarts " + std::to_string(c.value("restarts", 0));
+      if (c.value("unresponsive", false))
+        text += "  (did not answer)";
+      if (c.contains("supervisor"))
+        text += "  [" + c["supervisor"].value("strategy", "") + ", "
+                + restarts_text(c["supervisor"]) + "]";
+      auto host = hosts.find(c.value("id", ""));
+      if (host != hosts.end()) {
+        if (host->contains("instances_in_memory"))
+          text += "  · " + std::to_string((*host)["instances_in_memory"].get<int64_t>())
+                  + " instances in memory";
+        if (host->contains("throttle"))
+          text += "  · THROTTLED: " + (*host)["throttle"].value("cause", "");
+      }
+      line(prefix, last, text);
+      auto inner = prefix + (last ? "   " : "│  ");
+      if (c.contains("supervisor")) {
+        children(c["supervisor"], hosts, owned, inner, depth + 1);
+        exits(c["supervisor"], inner);
+      }
+      if (c.value("id", "") == "processing" && owned && depth + 1 <= depth_limit) {
+        size_t total = 0;
+        for (const auto& [type, n] : *owned)
+          total += n;
+        line(inner, true, "orchestrations: " + std::to_string(total) + " owned, unfinished");
+        size_t k = 0;
+        for (const auto& [type, n] : *owned)
+          line(inner + "   ", ++k == owned->size(), type + ": " + std::to_string(n));
+      }
+    }
+  }
+};
+
+} // namespace
+
+int run_tree(const target& t, const std::string& node, int depth, output_format fmt) {
+  cluster_snapshot snap;
+  if (auto code = read_cluster(t, snap))
+    return code;
+  const auto& view = snap.view;
+  const auto& owned = snap.owned;
+  json trees = json::array();
+  bool found = false;
+  for (const auto& n : view.nodes) {
+    if (!node.empty() && n.name != node)
+      continue;
+    found = true;
+    auto published = json::parse(n.tree.empty() ? "{}" : n.tree, nullptr, false);
+    if (!published.is_object())
+      published = json::object();
+    json entry{{"node", n.name}, {"status", n.status}};
+    entry["tree"] = published.value("tree", json(nullptr));
+    entry["hosts"] = published.value("hosts", json::object());
+    json orchestrations = json::object();
+    if (auto i = owned.find(n.name); i != owned.end())
+      for (const auto& [type, count] : i->second)
+        orchestrations[type] = count;
+    entry["orchestrations"] = std::move(orchestrations);
+    trees.push_back(std::move(entry));
+  }
+  if (!node.empty() && !found) {
+    std::cerr << "convoy: no node named '" << node << "' in the cluster (see convoy node list)\n";
+    return 1;
+  }
+  if (fmt == output_format::json) {
+    std::cout << json{{"supervisor", view.supervisor.empty() ? json(nullptr) : json(view.supervisor)},
+                      {"nodes", trees}}
+                   .dump(2)
+              << "\n";
+    return 0;
+  }
+  tree_printer p{depth, {}};
+  for (const auto& entry : trees) {
+    const auto& tree = entry["tree"];
+    auto name = entry["node"].get<std::string>();
+    p.out << "node " << name << (name == view.supervisor ? " (cluster supervisor)" : "") << "  "
+          << entry["status"].get<std::string>();
+    if (tree.is_null()) {
+      p.out << "  (no supervision tree recorded yet)\n";
+      continue;
+    }
+    p.out << "  [" << tree.value("name", "") << ", " << tree.value("strategy", "") << ", "
+          << tree_printer::restarts_text(tree) << "]\n";
+    std::map<std::string, size_t> types;
+    for (const auto& [type, count] : entry["orchestrations"].items())
+      types[type] = count.get<size_t>();
+    p.children(tree, entry["hosts"], &types, "", 2);
+    p.exits(tree, "");
+  }
+  if (trees.empty())
+    p.out << "(no nodes)\n";
+  std::cout << p.out.str();
+  return 0;
+}
+
+int run_host_list(const target& t, output_format fmt) {
+  cluster_snapshot snap;
+  if (auto code = read_cluster(t, snap))
+    return code;
+  const auto& view = snap.view;
+  const auto& owned = snap.owned;
+  json rows = json::array();
+  for (const auto& n : view.nodes) {
+    auto published = json::parse(n.tree.empty() ? "{}" : n.tree, nullptr, false);
+    auto hosts = published.is_object() ? published.value("hosts", json::object()) : json::object();
+    auto throttle = json::parse(n.throttle.empty() ? "{}" : n.throttle, nullptr, false);
+    std::stringstream listed(n.hosts);
+    std::string host;
+    while (std::getline(listed, host, ',')) {
+      if (host.empty())
+        continue;
+      json row{{"host", host}, {"node", n.name}, {"node_status", n.status},
+               {"heartbeat_ms", n.heartbeat_ms}, {"throttled", false}};
+      if (throttle.is_object() && throttle.contains(host)) {
+        row["throttled"] = true;
+        row["throttle_cause"] = throttle[host].value("cause", "");
+      }
+      if (hosts.contains(host) && hosts[host].contains("single_active_epoch"))
+        row["single_active_epoch"] = hosts[host]["single_active_epoch"];
+      if (host == "processing") {
+        size_t active = 0;
+        if (auto i = owned.find(n.name); i != owned.end())
+          for (const auto& [type, count] : i->second)
+            active += count;
+        row["instances_in_memory"] = n.load;
+        row["instances_owned_unfinished"] = active;
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  if (fmt == output_format::json) {
+    std::cout << json{{"host_instances", rows}}.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << pad_to("HOST", 12) << pad_to("NODE", 24) << pad_to("STATE", 10)
+            << pad_to("HEARTBEAT", 11) << pad_to("INSTANCES", 11) << "THROTTLE\n";
+  for (const auto& r : rows) {
+    auto host = r["host"].get<std::string>();
+    auto state = r["node_status"].get<std::string>() == "alive" ? "running" : "down";
+    std::string instances = r.contains("instances_in_memory")
+                              ? std::to_string(r["instances_in_memory"].get<int64_t>())
+                              : "-";
+    std::string name = host + (r.contains("single_active_epoch") ? " (1)" : "");
+    std::cout << pad_to(name, 12) << pad_to(r["node"].get<std::string>(), 24) << pad_to(state, 10)
+              << pad_to(age(r["heartbeat_ms"].get<int64_t>()), 11) << pad_to(instances, 11)
+              << (r["throttled"].get<bool>() ? r["throttle_cause"].get<std::string>() : "no")
+              << "\n";
+  }
+  if (rows.empty())
+    std::cout << "(no host instances)\n";
+  else
+    std::cout << "(1) single-active: runs on one node at a time\n";
   return 0;
 }
 

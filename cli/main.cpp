@@ -73,6 +73,25 @@ int main(int argc, char** argv) {
             "example: convoy node list -o json");
   nodes_opts.add_to(nodes_cmd);
 
+  box_options tree_opts;
+  std::string tree_node;
+  int tree_depth = 4;
+  auto tree_cmd = app.add_subcommand(
+    "tree", "the live supervision tree of every node (or one): supervisors with strategy,\n"
+            "restarts used/limit, children and recent exits; orchestrations by type\n"
+            "example: convoy tree --node node-1 --depth 3");
+  tree_opts.add_to(tree_cmd);
+  tree_cmd->add_option("--node", tree_node, "only this node");
+  tree_cmd->add_option("--depth", tree_depth, "levels to show (default 4)")->check(CLI::Range(1, 16));
+
+  auto host = app.add_subcommand("host", "hosts and host instances");
+  host->require_subcommand(1);
+  box_options hosts_opts;
+  auto hosts_cmd = host->add_subcommand(
+    "list", "host instances: node, state, heartbeat, instances, throttle state\n"
+            "example: convoy host list -o json");
+  hosts_opts.add_to(hosts_cmd);
+
   auto orch = app.add_subcommand("orch", "orchestration instances");
   orch->require_subcommand(1);
   box_options list_opts;
@@ -174,6 +193,12 @@ int main(int argc, char** argv) {
     return run_dev(dev);
   if (nodes_cmd->parsed())
     return with_target(nodes_opts, [&](const target& t) { return run_node_list(t, nodes_opts.format()); });
+  if (tree_cmd->parsed())
+    return with_target(tree_opts, [&](const target& t) {
+      return run_tree(t, tree_node, tree_depth, tree_opts.format());
+    });
+  if (hosts_cmd->parsed())
+    return with_target(hosts_opts, [&](const target& t) { return run_host_list(t, hosts_opts.format()); });
   if (node_cmd->parsed())
     return run_node(config_path, config_sets, dump_config);
   if (list_cmd->parsed())

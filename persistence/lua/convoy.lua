@@ -311,9 +311,10 @@ local function server_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- KEYS: nodes, node record, tracking, the node's relocations. ARGV: name, ttl_ms, hosts (comma
--- separated), load.
--- Renews the node's lease. Returns {code, generation, now, assignment...}: code 0 = renewed,
+-- KEYS: nodes, node record, tracking, the node's relocations, the processing queue.
+-- ARGV: name, ttl_ms, hosts (comma separated), load, throttle (JSON text).
+-- Renews the node's lease. Returns {code, generation, now, backlog, assignment...}: backlog is
+-- the processing queue's length (what the receive host throttles on); code 0 = renewed,
 -- 1 = joined, 2 = rejoined after being declared dead (its instances were taken over: it must
 -- drop what it holds in memory); each assignment is a 'dead|host' take-over this node owes, so
 -- one round trip per heartbeat also delivers the cluster supervisor's plan.
@@ -329,8 +330,9 @@ local function heartbeat(keys, args)
   end
   redis.call('ZADD', keys[1], now + tonumber(args[2]), args[1])
   redis.call('HSET', keys[2], 'fmt', 1, 'name', args[1], 'heartbeat', now, 'hosts', args[3],
-             'load', args[4], 'lease_ms', args[2])
-  local reply = {code, tonumber(redis.call('HGET', keys[2], 'generation')), now}
+             'load', args[4], 'lease_ms', args[2], 'throttle', args[5])
+  local reply = {code, tonumber(redis.call('HGET', keys[2], 'generation')), now,
+                 redis.call('XLEN', keys[5])}
   for _, assignment in ipairs(redis.call('HKEYS', keys[4])) do
     reply[#reply + 1] = assignment
   end
@@ -338,8 +340,9 @@ local function heartbeat(keys, args)
 end
 
 -- KEYS: lease. ARGV: name, ttl_ms.
--- The cluster supervisor's lease: kept by its holder while renewed, taken by another node once
--- it lapses; every change of holder bumps the fencing epoch. Returns {held (1/0), epoch, holder}.
+-- A lease (the cluster supervisor's, or a single-active host's): kept by its holder while
+-- renewed, taken by another node once it lapses; every change of holder bumps the fencing
+-- epoch. Returns {held (1/0), epoch, holder}.
 local function cluster_lease(keys, args)
   local now = server_ms()
   local rec = redis.call('HMGET', keys[1], 'holder', 'epoch', 'expires')

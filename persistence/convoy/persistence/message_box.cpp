@@ -180,6 +180,8 @@ struct message_box::rollback_watch {
   std::atomic<int64_t> rollbacks{0};
   std::atomic<int64_t> points_lost{0};
   std::atomic<int64_t> store_changes{0};
+  /// See message_box_stats::write_latency_us. Updated on the loop thread only.
+  std::atomic<int64_t> write_latency_us{0};
 };
 
 message_box::message_box(message_box_config config)
@@ -226,6 +228,7 @@ message_box_stats message_box::stats() const {
   out.group_commits = group_->groups.load();
   out.grouped_writes = group_->writes.load();
   out.largest_group = group_->largest.load();
+  out.write_latency_us = watch_->write_latency_us.load();
   return out;
 }
 
@@ -518,7 +521,13 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
   for (auto& id : cp.acks)
     argv.push_back(std::move(id));
   argv.push_back(store_id_);
-  durable(std::move(argv), [this, id = cp.instance_id, done = std::move(done)](redis_value v) mutable {
+  auto sent = std::chrono::steady_clock::now();
+  durable(std::move(argv), [this, sent, id = cp.instance_id, done = std::move(done)](redis_value v) mutable {
+    auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - sent).count();
+    auto& ewma = watch_->write_latency_us;
+    ewma.store(ewma.load(std::memory_order_relaxed) + (took - ewma.load(std::memory_order_relaxed)) / 8,
+               std::memory_order_relaxed);
     auto status = classify(v);
     if (status == store_status::ok && v.kind == redis_value::type::integer)
       remember_commit(v.integer, id);
@@ -711,48 +720,69 @@ void message_box::fire_timers(int64_t now_ms, size_t limit,
                      });
 }
 
-void message_box::heartbeat(
-  const std::string& node, std::chrono::milliseconds ttl, const std::vector<std::string>& hosts,
-  size_t load, std::function<void(int, std::vector<assignment>, std::string)> done) {
+void message_box::heartbeat(const std::string& node, std::chrono::milliseconds ttl,
+                            const std::vector<std::string>& hosts, size_t load,
+                            const std::string& throttle,
+                            std::function<void(heartbeat_reply)> done) {
   std::string host_list;
   for (const auto& h : hosts)
     host_list += (host_list.empty() ? "" : ",") + h;
   commands_->command(
-    {"FCALL", "convoy_heartbeat", "4", keys_.nodes(), keys_.node(node), keys_.tracking(),
-     keys_.relocations(node), node, std::to_string(ttl.count()), host_list,
-     std::to_string(load)},
+    {"FCALL", "convoy_heartbeat", "5", keys_.nodes(), keys_.node(node), keys_.tracking(),
+     keys_.relocations(node), keys_.queue("processing"), node, std::to_string(ttl.count()),
+     host_list, std::to_string(load), throttle},
     [done = std::move(done)](redis_value v) {
+      heartbeat_reply out;
       if (v.is_error()) {
-        done(0, {}, v.str);
-        return;
+        out.error = v.str;
+      } else if (!v.is_array() || v.elements.size() < 4) {
+        out.error = "convoy_heartbeat answered with an unexpected reply";
+      } else {
+        out.code = static_cast<int>(v.elements[0].integer);
+        out.backlog = v.elements[3].integer;
+        for (size_t i = 4; i < v.elements.size(); ++i) {
+          const auto& field = v.elements[i].str;
+          if (auto bar = field.rfind('|'); bar != std::string::npos)
+            out.todo.push_back({field.substr(0, bar), field.substr(bar + 1)});
+        }
       }
-      if (!v.is_array() || v.elements.size() < 3) {
-        done(0, {}, "convoy_heartbeat answered with an unexpected reply");
-        return;
-      }
-      std::vector<assignment> todo;
-      for (size_t i = 3; i < v.elements.size(); ++i) {
-        const auto& field = v.elements[i].str;
-        if (auto bar = field.rfind('|'); bar != std::string::npos)
-          todo.push_back({field.substr(0, bar), field.substr(bar + 1)});
-      }
-      done(static_cast<int>(v.elements[0].integer), std::move(todo), {});
+      done(std::move(out));
     });
 }
 
+namespace {
+
+void take_lease(redis_connection& conn, std::string key, const std::string& node,
+                std::chrono::milliseconds ttl, message_box::lease_callback done) {
+  conn.command({"FCALL", "convoy_cluster_lease", "1", std::move(key), node,
+                std::to_string(ttl.count())},
+               [done = std::move(done)](redis_value v) {
+                 if (v.is_error())
+                   done(false, 0, {}, v.str);
+                 else if (!v.is_array() || v.elements.size() != 3)
+                   done(false, 0, {}, "convoy_cluster_lease answered with an unexpected reply");
+                 else
+                   done(v.elements[0].integer == 1, v.elements[1].integer, v.elements[2].str, {});
+               });
+}
+
+} // namespace
+
 void message_box::cluster_lease(const std::string& node, std::chrono::milliseconds ttl,
-                                std::function<void(bool, int64_t, std::string, std::string)> done) {
-  commands_->command({"FCALL", "convoy_cluster_lease", "1", keys_.cluster_lease(), node,
-                      std::to_string(ttl.count())},
-                     [done = std::move(done)](redis_value v) {
-                       if (v.is_error())
-                         done(false, 0, {}, v.str);
-                       else if (!v.is_array() || v.elements.size() != 3)
-                         done(false, 0, {}, "convoy_cluster_lease answered with an unexpected reply");
-                       else
-                         done(v.elements[0].integer == 1, v.elements[1].integer,
-                              v.elements[2].str, {});
-                     });
+                                lease_callback done) {
+  take_lease(*commands_, keys_.cluster_lease(), node, ttl, std::move(done));
+}
+
+void message_box::host_lease(const std::string& host, const std::string& node,
+                             std::chrono::milliseconds ttl, lease_callback done) {
+  take_lease(*commands_, keys_.host_lease(host), node, ttl, std::move(done));
+}
+
+void message_box::publish_tree(const std::string& node, std::string tree_json) {
+  commands_->command({"HSET", keys_.node(node), "tree", std::move(tree_json)}, [](redis_value v) {
+    if (v.is_error())
+      spdlog::debug("MessageBox: recording the supervision tree failed: {}", v.str);
+  });
 }
 
 void message_box::plan_relocation(const std::string& holder, int64_t epoch,
@@ -822,11 +852,11 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
     n.lease_expires_ms = to_number<int64_t>(names.elements[i + 1].str);
     out.push_back(std::move(n));
     reads.push_back({"HMGET", keys_.node(out.back().name), "status", "hosts", "heartbeat", "load",
-                     "generation"});
+                     "generation", "throttle", "tree"});
   }
   auto records = commands_->run_all(std::move(reads), timeout);
   for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].is_error() || records[i].elements.size() != 5) {
+    if (records[i].is_error() || records[i].elements.size() != 7) {
       view.error = records[i].is_error() ? records[i].str : "unexpected node record";
       out.clear();
       return view;
@@ -837,6 +867,8 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
     out[i].heartbeat_ms = to_number<int64_t>(f[2].str);
     out[i].load = to_number<int64_t>(f[3].str);
     out[i].generation = to_number<int64_t>(f[4].str);
+    out[i].throttle = f[5].str;
+    out[i].tree = f[6].str;
   }
   return view;
 }

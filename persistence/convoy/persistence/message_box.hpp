@@ -60,6 +60,9 @@ struct message_box_stats {
   int64_t group_commits = 0;        ///< WAITs sent for groups of writes (replicated)
   int64_t grouped_writes = 0;       ///< writes those WAITs covered
   int64_t largest_group = 0;
+  /// Persistence points' latency, from the call to the acknowledgement (including any WAIT),
+  /// as an exponentially weighted moving average (weight 1/8 for each new point).
+  int64_t write_latency_us = 0;
 };
 
 /// One entry of a host queue (a Redis Stream entry).
@@ -187,19 +190,34 @@ public:
   struct assignment {
     std::string dead, host;
   };
-  /// Renews `node`'s lease for `ttl`. `code`: 0 renewed, 1 joined, 2 rejoined after it was
-  /// declared dead (what it holds in memory may run elsewhere now: drop it). `todo`: the
-  /// take-overs assigned to `node`, delivered with the renewal (one round trip).
+  /// What a heartbeat brings back besides the renewal.
+  struct heartbeat_reply {
+    /// 0 renewed, 1 joined, 2 rejoined after it was declared dead (what it holds in memory
+    /// may run elsewhere now: drop it).
+    int code = 0;
+    /// Entries in the processing host's queue (read or not): the backlog receive throttles on.
+    int64_t backlog = 0;
+    /// The take-overs the cluster supervisor assigned to this node.
+    std::vector<assignment> todo;
+    std::string error;
+  };
+  /// Renews `node`'s lease for `ttl`, recording the hosts it runs, its load and its throttle
+  /// state (JSON text), in one round trip.
   void heartbeat(const std::string& node, std::chrono::milliseconds ttl,
-                 const std::vector<std::string>& hosts, size_t load,
-                 std::function<void(int code, std::vector<assignment> todo, std::string error)>
-                   done);
+                 const std::vector<std::string>& hosts, size_t load, const std::string& throttle,
+                 std::function<void(heartbeat_reply)> done);
 
+  using lease_callback =
+    std::function<void(bool held, int64_t epoch, std::string holder, std::string error)>;
   /// Takes or renews the cluster supervisor's lease for `ttl`.
-  void cluster_lease(const std::string& node, std::chrono::milliseconds ttl,
-                     std::function<void(bool held, int64_t epoch, std::string holder,
-                                        std::string error)>
-                       done);
+  void cluster_lease(const std::string& node, std::chrono::milliseconds ttl, lease_callback done);
+
+  /// Takes or renews the lease of the single-active host `host` for `ttl`: the holder runs it.
+  void host_lease(const std::string& host, const std::string& node, std::chrono::milliseconds ttl,
+                  lease_callback done);
+
+  /// Records `node`'s supervision tree (JSON text) in its node record, for `convoy tree`.
+  void publish_tree(const std::string& node, std::string tree_json);
 
   /// One planned take-over: `target`'s instance of `host` takes what `dead` left pending.
   struct relocation {
@@ -224,6 +242,8 @@ public:
 
   struct node_info {
     std::string name, status, hosts;
+    std::string throttle; ///< JSON object: host -> {cause, since_ms}, for throttled hosts
+    std::string tree;     ///< JSON: the node's supervision tree as it last published it
     int64_t lease_expires_ms = 0, heartbeat_ms = 0, load = 0, generation = 0;
   };
   /// The membership as the MessageBox holds it.

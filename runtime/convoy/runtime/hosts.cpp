@@ -49,10 +49,46 @@ struct queue_reader {
   std::string host;
   bool own_pending = true;
   bool polling = false;
+  /// While throttled: no read before this, and whether a poll is scheduled for then.
+  std::chrono::steady_clock::time_point next_throttled_read{};
+  bool wake_scheduled = false;
 
-  void poll(caf::event_based_actor* self, size_t count) {
-    if (polling || count == 0)
+  /// Checks the throttling thresholds (see throttle.hpp) and records the result.
+  std::string throttle_check(size_t instances, size_t max_instances) {
+    throttle_inputs now;
+    now.resident_mb = svc->throttle->resident_mb();
+    now.backlog = svc->throttle->backlog();
+    now.write_latency_us = svc->box->stats().write_latency_us;
+    now.instances = instances;
+    now.max_instances = max_instances;
+    auto cause = throttle_cause(host, svc->config->throttling, now);
+    svc->throttle->update(host, cause);
+    return cause;
+  }
+
+  /// Reads up to `count` entries, unless a read is under way; `instances`/`max_instances`
+  /// is the processing host's in-flight check (0/0 for others). A throttled host reads an
+  /// eighth as much, at most once per `throttling.delay_ms`.
+  void poll(caf::event_based_actor* self, size_t count, size_t instances = 0,
+            size_t max_instances = 0) {
+    if (polling)
       return;
+    auto cause = throttle_check(instances, max_instances);
+    if (count == 0)
+      return;
+    if (!cause.empty()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now < next_throttled_read) {
+        if (!wake_scheduled) {
+          wake_scheduled = true;
+          self->delayed_send(self, next_throttled_read - now, poll_atom::value);
+        }
+        return;
+      }
+      next_throttled_read = now + svc->config->throttling.delay;
+      count = std::max<size_t>(1, count / 8);
+    }
+    wake_scheduled = false;
     polling = true;
     auto hdl = caf::actor_cast<caf::actor>(self);
     bool pending = own_pending;
@@ -216,11 +252,15 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
     return used >= svc->config->max_instances ? size_t{0}
                                               : std::min<size_t>(64, svc->config->max_instances - used);
   };
+  auto poll = [self, svc, capacity] {
+    self->state.reader.poll(self, capacity(), self->state.instances.size(),
+                            svc->config->max_instances);
+  };
   self->send(self, poll_atom::value);
   self->send(self, reclaim_atom::value);
   self->send(self, timers_atom::value);
   return {
-    [=](poll_atom) { self->state.reader.poll(self, capacity()); },
+    [=](poll_atom) { poll(); },
     [=](entries_atom, std::vector<queue_entry>& entries, const std::string& error, bool pending,
         bool reclaimed) {
       auto& st = self->state;
@@ -231,7 +271,7 @@ caf::behavior processing_host(caf::stateful_actor<processing_state>* self,
       for (auto& e : entries)
         route(self, e);
       if (again)
-        st.reader.poll(self, capacity());
+        poll();
     },
     [=](reclaim_atom) { self->state.reader.reclaim(self, 64); },
     [=](takeover_atom, const std::string& dead) { self->state.reader.take_over(self, dead, 64); },
@@ -584,6 +624,35 @@ caf::actor spawn_receive_host(caf::actor_system& sys, std::shared_ptr<const host
 caf::actor spawn_processing_host(caf::actor_system& sys,
                                  std::shared_ptr<const host_services> svc) {
   return sys.spawn(processing_host, std::move(svc));
+}
+
+void host_directory::set(const std::string& host, caf::actor actor) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  hosts_[host] = std::move(actor);
+}
+
+caf::actor host_directory::get(const std::string& host) const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  auto i = hosts_.find(host);
+  return i == hosts_.end() ? caf::actor{} : i->second;
+}
+
+void host_directory::erase(const std::string& host) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  hosts_.erase(host);
+}
+
+void host_directory::clear() {
+  std::lock_guard<std::mutex> guard(mtx_);
+  hosts_.clear();
+}
+
+std::vector<std::string> host_directory::names() const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  std::vector<std::string> out;
+  for (const auto& [name, actor] : hosts_)
+    out.push_back(name);
+  return out;
 }
 
 void restart_instances(const caf::actor& processing_host, std::vector<std::string> instance_ids) {

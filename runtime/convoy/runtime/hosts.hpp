@@ -3,15 +3,38 @@
 #include "convoy/actors/instance_actor.hpp"
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/runtime/node_config.hpp"
+#include "convoy/runtime/throttle.hpp"
+
+#include <caf/actor.hpp>
 
 #include <caf/fwd.hpp>
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace convoy::runtime {
+
+/// The node's running host actors by name. A host restarted by its supervisor is a new actor:
+/// its start function records it here, and whoever needs a host (membership, the rollback
+/// listener) looks it up at the time. Thread-safe.
+class host_directory {
+public:
+  void set(const std::string& host, caf::actor actor);
+  /// An invalid handle when `host` does not run here (now).
+  caf::actor get(const std::string& host) const;
+  void erase(const std::string& host);
+  void clear();
+  /// The hosts running now, by name.
+  std::vector<std::string> names() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, caf::actor> hosts_;
+};
 
 /// What every host instance of a node shares.
 struct host_services {
@@ -20,6 +43,8 @@ struct host_services {
   persistence::message_box* box = nullptr;
   /// Instances the processing host holds in memory: the load this node reports.
   std::shared_ptr<std::atomic<size_t>> instances_in_memory = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<host_directory> directory = std::make_shared<host_directory>();
+  std::shared_ptr<throttle_board> throttle = std::make_shared<throttle_board>();
 };
 
 /// The receive host: turns `submit` messages of its queue into new orchestration instances

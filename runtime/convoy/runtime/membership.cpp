@@ -1,5 +1,7 @@
 #include "convoy/runtime/membership.hpp"
 
+#include "convoy/actors/clock.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
@@ -8,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 namespace convoy::runtime {
@@ -17,65 +20,175 @@ namespace {
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using beat_atom = caf::atom_constant<caf::atom("beat")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using host_lease_atom = caf::atom_constant<caf::atom("hostlease")>;
 using assigned_atom = caf::atom_constant<caf::atom("assigned")>;
 using relocate_atom = caf::atom_constant<caf::atom("relocate")>;
 
+/// A single-active host as this node sees it.
+struct clustered_host {
+  enum class phase { idle, starting, running, stopping } now = phase::idle;
+  /// When this node last held the lease (steady clock): past a lease period without a
+  /// renewal, another node may hold it, so this one stops the host.
+  std::chrono::steady_clock::time_point renewed{};
+  int64_t epoch = 0;
+};
+
 struct membership_state {
   std::shared_ptr<const host_services> svc;
-  std::map<std::string, caf::actor> hosts;
+  caf::actor root;
+  std::function<child_spec(const std::string&)> host_spec;
+  std::map<std::string, clustered_host> clustered;
   bool joined = false;
   bool supervising = false;
   int64_t epoch = 0;
-  /// Relocations already logged, so a long take-over is reported once.
+  uint64_t ticks = 0;
+  /// The supervision tree as last recorded, so an unchanged tree is not written again.
+  std::string published_tree;
+  /// Relocations already logged, so a long take-over is reported once (cleared when the
+  /// cluster supervisor changes, so it stays bounded by the dead nodes of one epoch).
   std::set<std::string> announced;
   static inline const char* name = "convoy.membership";
 };
 
 using membership_actor = caf::stateful_actor<membership_state>;
 
+/// The hosts this node runs now (those whose actors are in the directory), in the order of
+/// its configuration.
+std::vector<std::string> running_hosts(const membership_state& st) {
+  auto running = st.svc->directory->names();
+  std::vector<std::string> out;
+  for (const auto& host : st.svc->config->hosts)
+    if (std::find(running.begin(), running.end(), host) != running.end())
+      out.push_back(host);
+  return out;
+}
+
 void tick(membership_actor* self) {
   auto& st = self->state;
   const auto& cfg = *st.svc->config;
   auto hdl = caf::actor_cast<caf::actor>(self);
   auto* box = st.svc->box;
-  box->heartbeat(cfg.name, cfg.lease_ttl, cfg.hosts, st.svc->instances_in_memory->load(),
-                 [hdl](int code, std::vector<persistence::message_box::assignment> todo,
-                       std::string error) {
-                   caf::anon_send(hdl, beat_atom::value, code, std::move(error));
-                   for (auto& a : todo)
+  box->heartbeat(cfg.name, cfg.lease_ttl, running_hosts(st), st.svc->instances_in_memory->load(),
+                 st.svc->throttle->to_json(),
+                 [hdl](persistence::message_box::heartbeat_reply reply) {
+                   for (auto& a : reply.todo)
                      caf::anon_send(hdl, assigned_atom::value, std::move(a.dead),
                                     std::move(a.host));
+                   caf::anon_send(hdl, beat_atom::value, reply.code, reply.backlog,
+                                  std::move(reply.error));
                  });
   box->cluster_lease(cfg.name, cfg.lease_ttl,
                      [hdl](bool held, int64_t epoch, std::string holder, std::string error) {
                        caf::anon_send(hdl, lease_atom::value, held, epoch, std::move(holder),
                                       std::move(error));
                      });
+  for (const auto& [host, state] : st.clustered)
+    box->host_lease(host, cfg.name, cfg.lease_ttl,
+                    [hdl, host = host](bool held, int64_t epoch, std::string holder,
+                                       std::string error) {
+                      caf::anon_send(hdl, host_lease_atom::value, host, held, epoch,
+                                     std::move(holder), std::move(error));
+                    });
+  // The tree about once a second: it changes rarely, and describing it asks every supervisor.
+  auto every = std::max<uint64_t>(1, std::chrono::milliseconds(1000) / cfg.heartbeat);
+  if (st.ticks++ % every == 0)
+    self->request(st.root, std::chrono::seconds(2), describe_atom::value, int64_t{500})
+      .then(
+        [self](supervisor_description& d) {
+          auto& st = self->state;
+          json hosts = json::object();
+          for (const auto& name : running_hosts(st))
+            hosts[name] = json::object();
+          if (hosts.contains("processing"))
+            hosts["processing"]["instances_in_memory"] = st.svc->instances_in_memory->load();
+          for (const auto& [host, s] : st.svc->throttle->snapshot())
+            if (hosts.contains(host))
+              hosts[host]["throttle"] = {{"cause", s.cause}, {"since_ms", s.since_ms}};
+          for (const auto& [host, c] : st.clustered)
+            if (hosts.contains(host))
+              hosts[host]["single_active_epoch"] = c.epoch;
+          auto text = json{{"tree", to_json(d)}, {"hosts", std::move(hosts)}}.dump();
+          spdlog::debug("membership: supervision tree described ({} bytes)", text.size());
+          if (text == st.published_tree)
+            return;
+          st.published_tree = text;
+          st.svc->box->publish_tree(st.svc->config->name, std::move(text));
+        },
+        [self](caf::error& err) {
+          spdlog::debug("membership: describing the supervision tree failed: {}",
+                        self->system().render(err));
+        });
   self->delayed_send(self, cfg.heartbeat, tick_atom::value);
 }
 
+/// Starts the single-active `host` under the node supervisor: this node holds its lease.
+void start_clustered(membership_actor* self, const std::string& host) {
+  auto& c = self->state.clustered[host];
+  c.now = clustered_host::phase::starting;
+  self->request(self->state.root, caf::infinite, start_child_atom::value,
+                self->state.host_spec(host))
+    .then(
+      [self, host](caf::actor&) {
+        auto& c = self->state.clustered[host];
+        c.now = clustered_host::phase::running;
+        spdlog::info("membership: single-active host {} runs on node {} (lease epoch {})", host,
+                     self->state.svc->config->name, c.epoch);
+      },
+      [self, host](caf::error& err) {
+        self->state.clustered[host].now = clustered_host::phase::idle;
+        spdlog::error("membership: single-active host {} did not start: {}", host,
+                      self->system().render(err));
+      });
+}
+
+/// Stops the single-active `host`: the lease is lost, or could not be renewed in time.
+void stop_clustered(membership_actor* self, const std::string& host, const std::string& why) {
+  auto& c = self->state.clustered[host];
+  if (c.now != clustered_host::phase::running)
+    return;
+  c.now = clustered_host::phase::stopping;
+  spdlog::warn("membership: stopping single-active host {} on node {}: {}", host,
+               self->state.svc->config->name, why);
+  self->state.svc->directory->erase(host);
+  self->request(self->state.root, caf::infinite, terminate_child_atom::value, "host:" + host)
+    .then([self, host](caf::ok_atom) {
+            self->state.clustered[host].now = clustered_host::phase::idle;
+          },
+          [self, host](caf::error& err) {
+            self->state.clustered[host].now = clustered_host::phase::idle;
+            spdlog::warn("membership: stopping single-active host {}: {}", host,
+                         self->system().render(err));
+          });
+}
+
 caf::behavior membership(membership_actor* self, std::shared_ptr<const host_services> svc,
-                         std::map<std::string, caf::actor> hosts) {
-  self->state.svc = std::move(svc);
-  self->state.hosts = std::move(hosts);
+                         caf::actor root,
+                         std::function<child_spec(const std::string&)> host_spec) {
+  auto& st = self->state;
+  st.svc = std::move(svc);
+  st.root = std::move(root);
+  st.host_spec = std::move(host_spec);
+  for (const auto& host : st.svc->config->single_active)
+    st.clustered[host];
   self->send(self, tick_atom::value);
   return {
     [=](tick_atom) { tick(self); },
-    [=](beat_atom, int code, const std::string& error) {
+    [=](beat_atom, int code, int64_t backlog, const std::string& error) {
       auto& st = self->state;
       const auto& name = st.svc->config->name;
       if (!error.empty()) {
         spdlog::warn("membership: renewing the lease of node {} failed: {}", name, error);
         return;
       }
+      st.svc->throttle->set_backlog(backlog);
       if (code == 1 && !st.joined)
         spdlog::info("membership: node {} joined the cluster", name);
       if (code == 2) {
         spdlog::error("membership: node {} had been declared dead (its lease lapsed) and its "
                       "work taken over; dropping what it holds in memory and rejoining",
                       name);
-        if (auto i = st.hosts.find("processing"); i != st.hosts.end())
-          drop_instances(i->second);
+        if (auto processing = st.svc->directory->get("processing"))
+          drop_instances(processing);
       }
       st.joined = true;
     },
@@ -87,11 +200,13 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
         spdlog::warn("membership: the cluster lease could not be renewed: {}", error);
         return;
       }
-      if (held != st.supervising || (held && epoch != st.epoch))
+      if (held != st.supervising || (held && epoch != st.epoch)) {
         spdlog::info("membership: {}", held ? "node " + cfg.name
                                                 + " is the cluster supervisor (epoch "
                                                 + std::to_string(epoch) + ")"
                                             : "the cluster supervisor is " + holder);
+        st.announced.clear();
+      }
       st.supervising = held;
       st.epoch = epoch;
       if (!held)
@@ -108,6 +223,27 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
             caf::anon_send(hdl, relocate_atom::value, r.dead, r.host, r.target, r.pending);
         });
     },
+    [=](host_lease_atom, const std::string& host, bool held, int64_t epoch,
+        const std::string& holder, const std::string& error) {
+      auto& st = self->state;
+      auto& c = st.clustered[host];
+      auto now = std::chrono::steady_clock::now();
+      if (!error.empty() || !held) {
+        if (!error.empty())
+          spdlog::warn("membership: the lease of single-active host {} could not be renewed: {}",
+                       host, error);
+        bool lapsed = now - c.renewed >= st.svc->config->lease_ttl;
+        if (!held && error.empty())
+          stop_clustered(self, host, "node " + holder + " holds its lease now");
+        else if (lapsed)
+          stop_clustered(self, host, "its lease could not be renewed for a lease period");
+        return;
+      }
+      c.renewed = now;
+      c.epoch = epoch;
+      if (c.now == clustered_host::phase::idle)
+        start_clustered(self, host);
+    },
     [=](relocate_atom, const std::string& dead,
         const std::string& host, const std::string& target, int64_t pending) {
       auto& st = self->state;
@@ -117,11 +253,10 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
                      dead, pending, host, target);
     },
     [=](assigned_atom, const std::string& dead, const std::string& host) {
-      auto& st = self->state;
-      auto i = st.hosts.find(host);
-      if (i == st.hosts.end())
-        return; // assigned a host this node does not run: the next plan corrects it
-      take_over_from(i->second, dead);
+      // A host this node does not run (now) leaves the assignment to the next plan, which
+      // only picks nodes that list the host as running.
+      if (auto actor = self->state.svc->directory->get(host))
+        take_over_from(actor, dead);
     },
   };
 }
@@ -129,8 +264,9 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
 } // namespace
 
 caf::actor spawn_membership(caf::actor_system& sys, std::shared_ptr<const host_services> svc,
-                            std::map<std::string, caf::actor> local_hosts) {
-  return sys.spawn(membership, std::move(svc), std::move(local_hosts));
+                            caf::actor root,
+                            std::function<child_spec(const std::string& host)> host_spec) {
+  return sys.spawn(membership, std::move(svc), std::move(root), std::move(host_spec));
 }
 
 } // namespace convoy::runtime

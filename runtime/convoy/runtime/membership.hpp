@@ -1,10 +1,11 @@
 #pragma once
 
 #include "convoy/runtime/hosts.hpp"
+#include "convoy/runtime/supervisor.hpp"
 
 #include <caf/fwd.hpp>
 
-#include <map>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,18 +15,28 @@ namespace convoy::runtime {
 /// node, and no clock agreement: leases use the Redis server's time).
 ///
 /// Every `timing.heartbeat_ms` it
-/// - renews this node's lease (`timing.lease_ttl_ms`) with the hosts it runs and its load
-///   (instances in memory); if the node had been declared dead meanwhile (a long pause, a
-///   partition), its processing host drops everything in memory: that work was taken over
-///   and every write from here would be fenced;
+/// - renews this node's lease (`timing.lease_ttl_ms`) with the hosts it runs now, its load
+///   (instances in memory) and its throttle state, and learns the processing backlog; if the
+///   node had been declared dead meanwhile (a long pause, a partition), its processing host
+///   drops everything in memory: that work was taken over and every write from here would be
+///   fenced;
 /// - takes or renews the cluster supervisor's lease; while it holds it (one node at a time,
 ///   with a fencing epoch), declares dead every node whose lease lapsed and assigns what each
 ///   left pending in each host queue to the least-loaded live node running that host;
-/// - carries out the take-overs assigned to this node: its host of the same kind claims the
-///   dead node's pending entries and rehydrates the instances they are for.
+/// - carries out the take-overs assigned to this node (they come with the heartbeat's reply):
+///   its host of the same kind claims the dead node's pending entries and rehydrates the
+///   instances they are for;
+/// - for each single-active host of this node, takes or renews the host's lease: the holder
+///   starts the host under the node supervisor (`host_spec`), a node that loses it (or cannot
+///   renew it for a lease period) stops it;
+/// - about once a second, records the node's supervision tree in its node record when it
+///   changed (`convoy tree`).
 /// The assignments are in the MessageBox, so a cluster supervisor that dies midway leaves
 /// nothing undone: the next holder assigns again, and every step is idempotent.
+///
+/// Runs as a child of the node supervisor `root`.
 caf::actor spawn_membership(caf::actor_system& sys, std::shared_ptr<const host_services> svc,
-                            std::map<std::string, caf::actor> local_hosts);
+                            caf::actor root,
+                            std::function<child_spec(const std::string& host)> host_spec);
 
 } // namespace convoy::runtime

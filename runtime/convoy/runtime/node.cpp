@@ -2,6 +2,7 @@
 
 #include "convoy/runtime/hosts.hpp"
 #include "convoy/runtime/membership.hpp"
+#include "convoy/runtime/supervisor.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -11,26 +12,52 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
-#include <mutex>
 
 namespace convoy::runtime {
 
-/// Where rollback reports go: the processing host, once it runs. The MessageBox calls the
-/// listener on its loop thread, possibly before the host exists or after it stopped.
-struct rollback_target {
-  std::mutex mtx;
-  caf::actor processing_host;
-};
-
 struct node::impl {
-  std::shared_ptr<rollback_target> rollbacks; ///< made in start(), before prepare()
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<host_services> svc;
-  std::vector<caf::actor> hosts;
-  caf::actor membership;
+  /// The node supervisor: the root of this node's supervision tree.
+  caf::actor root;
+  /// Cleared when the root exits for any reason but a stop.
+  std::shared_ptr<std::atomic<bool>> serving = std::make_shared<std::atomic<bool>>(true);
 };
+
+namespace {
+
+/// The supervisor of one host instance and what it runs. `one_for_all`: the host actor owns
+/// its workers (activity threads, instances), so a restart of the host restarts them all;
+/// three restarts in five seconds escalate to the node supervisor.
+child_spec host_supervisor(const std::shared_ptr<host_services>& svc, const std::string& host) {
+  supervisor_spec spec;
+  spec.name = "host:" + host;
+  spec.strategy = restart_strategy::one_for_all;
+  spec.intensity = 3;
+  spec.period = std::chrono::seconds(5);
+  child_spec worker;
+  worker.id = host;
+  worker.restart = restart_type::permanent;
+  worker.shutdown = std::chrono::seconds(5);
+  worker.start = [svc, host](const child_context& ctx) {
+    caf::actor actor;
+    if (host == "send")
+      actor = spawn_send_host(ctx.system, svc);
+    else if (host == "processing")
+      actor = spawn_processing_host(ctx.system, svc);
+    else
+      actor = spawn_receive_host(ctx.system, svc);
+    svc->directory->set(host, actor); // a restarted host is a new actor: record it
+    return actor;
+  };
+  spec.children.push_back(std::move(worker));
+  return supervisor_child(std::move(spec));
+}
+
+} // namespace
 
 node::node(node_config config, const registry& orchestrations)
   : config_(std::move(config)), orchestrations_(orchestrations) {
@@ -55,60 +82,99 @@ std::string node::start() {
     return err;
   // Every node creates every known host's group: producers may enqueue for hosts this node
   // does not run, and a group created later would still see them (groups start at id 0).
-  auto target = std::make_shared<rollback_target>();
-  box_->on_rollback([target](const persistence::rollback_report& report) {
-    std::lock_guard<std::mutex> guard(target->mtx);
-    if (target->processing_host && !report.instances.empty())
-      restart_instances(target->processing_host, report.instances);
+  auto svc = std::make_shared<host_services>();
+  svc->config = &config_;
+  svc->orchestrations = &orchestrations_;
+  svc->box = box_.get();
+  // A rollback seen by a connection's handshake restarts the instances it hit, on whichever
+  // processing host actor runs now (called on the Redis loop thread).
+  box_->on_rollback([directory = svc->directory](const persistence::rollback_report& report) {
+    if (auto processing = directory->get("processing"); processing && !report.instances.empty())
+      restart_instances(processing, report.instances);
   });
   if (auto err = box_->prepare(known_hosts); !err.empty())
     return err;
   impl_ = std::make_unique<impl>();
-  impl_->rollbacks = target;
+  add_supervisor_message_types(impl_->cfg);
   impl_->sys = std::make_unique<caf::actor_system>(impl_->cfg);
-  impl_->svc = std::make_shared<host_services>();
-  impl_->svc->config = &config_;
-  impl_->svc->orchestrations = &orchestrations_;
-  impl_->svc->box = box_.get();
-  auto& sys = *impl_->sys;
-  auto runs = [this](const char* host) {
+  impl_->svc = svc;
+  auto runs = [this](const std::string& host) {
     return std::find(config_.hosts.begin(), config_.hosts.end(), host) != config_.hosts.end();
   };
-  // Start order: send and processing first, so the receive host's activations find takers.
-  if (runs("send"))
-    impl_->hosts.push_back(spawn_send_host(sys, impl_->svc));
-  if (runs("processing")) {
-    impl_->hosts.push_back(spawn_processing_host(sys, impl_->svc));
-    std::lock_guard<std::mutex> guard(target->mtx);
-    target->processing_host = impl_->hosts.back();
-  }
-  if (runs("receive"))
-    impl_->hosts.push_back(spawn_receive_host(sys, impl_->svc));
-  std::map<std::string, caf::actor> local_hosts; // in start order, as pushed above
-  size_t next = 0;
+  auto single_active = [this](const std::string& host) {
+    return std::find(config_.single_active.begin(), config_.single_active.end(), host)
+           != config_.single_active.end();
+  };
+  // The node's supervision tree (OTP terms): the node supervisor, one_for_one, over a
+  // supervisor per host instance and the membership worker. Start order: send and
+  // processing first, so the receive host's activations find takers; membership last.
+  // Single-active hosts are not started here: membership starts one when this node holds
+  // its lease. Stop order is the reverse.
+  supervisor_spec root;
+  root.name = "node:" + config_.name;
+  root.strategy = restart_strategy::one_for_one;
+  root.intensity = 3;
+  root.period = std::chrono::seconds(10);
   for (const char* host : {"send", "processing", "receive"})
-    if (runs(host))
-      local_hosts[host] = impl_->hosts[next++];
-  impl_->membership = spawn_membership(sys, impl_->svc, std::move(local_hosts));
-  spdlog::info("node {} running hosts [{}] against the MessageBox at {} (prefix '{}')",
-               config_.name, fmt::join(config_.hosts, ", "), config_.redis.address(),
-               config_.prefix);
+    if (runs(host) && !single_active(host))
+      root.children.push_back(host_supervisor(svc, host));
+  child_spec membership;
+  membership.id = "membership";
+  membership.restart = restart_type::permanent;
+  membership.shutdown = std::chrono::seconds(2);
+  membership.start = [svc](const child_context& ctx) {
+    return spawn_membership(ctx.system, svc, ctx.supervisor,
+                            [svc](const std::string& host) { return host_supervisor(svc, host); });
+  };
+  root.children.push_back(std::move(membership));
+  root.stop_dynamic = dynamic_stop::in_reverse_order;
+  impl_->root = spawn_supervisor(*impl_->sys, std::move(root));
+  impl_->root->attach_functor(
+    [name = config_.name, serving = impl_->serving](const caf::error& reason) {
+      if (reason == caf::exit_reason::user_shutdown)
+        return;
+      serving->store(false);
+      spdlog::critical("node {}: its node supervisor exited ({}); the node no longer serves",
+                       name, reason_text(reason));
+    });
+  std::string failed;
+  caf::scoped_actor self{*impl_->sys};
+  self->request(impl_->root, std::chrono::seconds(30), await_started_atom::value)
+    .receive([](caf::ok_atom) {},
+             [&](caf::error& err) { failed = impl_->sys->render(err); });
+  if (!failed.empty()) {
+    stop();
+    return "node " + config_.name + ": its supervision tree did not start: " + failed;
+  }
+  spdlog::info("node {} running hosts [{}]{} against the MessageBox at {} (prefix '{}')",
+               config_.name, fmt::join(config_.hosts, ", "),
+               config_.single_active.empty()
+                 ? std::string{}
+                 : fmt::format(" ([{}] single-active)", fmt::join(config_.single_active, ", ")),
+               config_.redis.address(), config_.prefix);
   return {};
+}
+
+bool node::serving() const noexcept {
+  return impl_ && impl_->serving->load();
+}
+
+caf::actor node::host_actor(const std::string& host) const {
+  return impl_ ? impl_->svc->directory->get(host) : caf::actor{};
 }
 
 void node::stop() {
   if (!impl_)
     return;
-  {
-    std::lock_guard<std::mutex> guard(impl_->rollbacks->mtx);
-    impl_->rollbacks->processing_host = caf::actor{};
+  // The node supervisor stops its children in reverse start order, each within its shutdown
+  // timeout: membership first (it stops renewing the leases), then the hosts.
+  if (impl_->root) {
+    caf::scoped_actor self{*impl_->sys};
+    self->monitor(impl_->root);
+    caf::anon_send_exit(impl_->root, caf::exit_reason::user_shutdown);
+    self->receive([](caf::down_msg&) {});
   }
-  // Reverse start order: membership last started, first stopped (a stopping node stops
-  // renewing its lease; its unacknowledged work is taken over once the lease lapses).
-  caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);
-  for (auto i = impl_->hosts.rbegin(); i != impl_->hosts.rend(); ++i)
-    caf::anon_send_exit(*i, caf::exit_reason::user_shutdown);
-  impl_->hosts.clear();
+  impl_->svc->directory->clear(); // rollback reports go nowhere now
   impl_->sys->await_all_actors_done();
   // Graceful: hand over at once what this node leaves unacknowledged, rather than letting the
   // others wait for its lease to lapse.

@@ -4,6 +4,8 @@
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/runtime/node_config.hpp"
 
+#include <caf/actor.hpp>
+
 #include <memory>
 #include <string>
 
@@ -27,6 +29,14 @@ public:
   void stop();
 
   const node_config& config() const noexcept { return config_; }
+
+  /// False once the node supervisor has exited on its own (it gave up after too many
+  /// restarts): the node no longer serves and should be stopped.
+  bool serving() const noexcept;
+
+  /// The actor of `host` running on this node now (invalid if none): for operators' tools
+  /// and fault-injection tests. A host restarted by its supervisor is a new actor.
+  caf::actor host_actor(const std::string& host) const;
   persistence::message_box& message_box() noexcept { return *box_; }
 
 private:

@@ -66,6 +66,15 @@ std::string validate(const node_config& cfg) {
   }
   if (cfg.max_instances == 0)
     return "processing.max_instances must be positive";
+  for (const auto& host : cfg.single_active)
+    if (std::find(cfg.hosts.begin(), cfg.hosts.end(), host) == cfg.hosts.end())
+      return "node.single_active names '" + host + "', which is not one of node.hosts";
+  if (cfg.throttling.backlog < 0)
+    return "throttling.backlog must not be negative (0 turns the check off)";
+  if (cfg.throttling.persistence_latency.count() < 0)
+    return "throttling.persistence_latency_ms must not be negative (0 turns the check off)";
+  if (cfg.throttling.delay.count() < 10 || cfg.throttling.delay.count() > 10000)
+    return "throttling.delay_ms must be between 10 and 10000";
   static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error"};
   if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
     return "node.log_level '" + cfg.log_level + "' must be one of trace, debug, info, warn, error";
@@ -253,7 +262,8 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   // The environment, then flags, override the file: CONVOY_<SECTION>_<KEY>, e.g.
   // CONVOY_MESSAGEBOX_DURABILITY=replicated. CONVOY_* variables of other sections (such as
   // CONVOY_REDIS for the CLI) are not configuration and are left alone.
-  static const std::set<std::string> sections{"node", "messagebox", "timing", "send", "processing"};
+  static const std::set<std::string> sections{"node",  "messagebox", "timing",
+                                              "send",  "processing", "throttling"};
   for (const auto& [name, value] : sources.environment) {
     auto rest = name.substr(7);
     auto sep = rest.find('_');
@@ -278,6 +288,7 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   }
   r.get("node.name", cfg.name);
   r.get_list("node.hosts", cfg.hosts);
+  r.get_list("node.single_active", cfg.single_active);
   r.get("node.log_level", cfg.log_level);
   std::string address = cfg.redis.address();
   r.get("messagebox.address", address);
@@ -299,6 +310,10 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   r.get("send.workers", cfg.activity_workers);
   r.get("processing.max_instances", cfg.max_instances);
   r.get_ms("processing.dehydrate_after_ms", cfg.dehydrate_after);
+  r.get("throttling.memory_mb", cfg.throttling.memory_mb);
+  r.get("throttling.backlog", cfg.throttling.backlog);
+  r.get_ms("throttling.persistence_latency_ms", cfg.throttling.persistence_latency);
+  r.get_ms("throttling.delay_ms", cfg.throttling.delay);
   if (!r.error().empty())
     return r.error();
   if (auto err = r.unknown_key(); !err.empty())
@@ -343,7 +358,10 @@ std::string dump_config(const node_config& cfg) {
     messagebox.insert("durability_by_type", std::move(by_type));
   }
   toml::table root{
-    {"node", toml::table{{"name", cfg.name}, {"hosts", strings(cfg.hosts)}, {"log_level", cfg.log_level}}},
+    {"node", toml::table{{"name", cfg.name},
+                         {"hosts", strings(cfg.hosts)},
+                         {"single_active", strings(cfg.single_active)},
+                         {"log_level", cfg.log_level}}},
     {"messagebox", std::move(messagebox)},
     {"timing", toml::table{{"heartbeat_ms", cfg.heartbeat.count()},
                            {"lease_ttl_ms", cfg.lease_ttl.count()},
@@ -352,7 +370,12 @@ std::string dump_config(const node_config& cfg) {
                            {"timer_poll_ms", cfg.timer_poll.count()}}},
     {"send", toml::table{{"workers", static_cast<int64_t>(cfg.activity_workers)}}},
     {"processing", toml::table{{"max_instances", static_cast<int64_t>(cfg.max_instances)},
-                               {"dehydrate_after_ms", cfg.dehydrate_after.count()}}}};
+                               {"dehydrate_after_ms", cfg.dehydrate_after.count()}}},
+    {"throttling", toml::table{{"memory_mb", static_cast<int64_t>(cfg.throttling.memory_mb)},
+                               {"backlog", cfg.throttling.backlog},
+                               {"persistence_latency_ms",
+                                cfg.throttling.persistence_latency.count()},
+                               {"delay_ms", cfg.throttling.delay.count()}}}};
   std::ostringstream out;
   out << root << "\n";
   return out.str();

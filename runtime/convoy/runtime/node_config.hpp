@@ -1,6 +1,7 @@
 #pragma once
 
 #include "convoy/persistence/redis_client.hpp"
+#include "convoy/runtime/throttle.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -19,6 +20,9 @@ struct node_config {
   std::string name;
   /// The hosts this node runs an instance of: any of "receive", "processing", "send".
   std::vector<std::string> hosts{"receive", "processing", "send"};
+  /// Hosts of `hosts` that run on one node of the cluster at a time (BizTalk's clustered
+  /// hosts): the node holding the host's lease runs it, another takes over when it lapses.
+  std::vector<std::string> single_active;
   std::string log_level = "info";
 
   persistence::redis_endpoint redis;
@@ -51,6 +55,8 @@ struct node_config {
   size_t max_instances = 10000;
   /// Instances idle this long leave memory (dehydrate); 0 = never.
   std::chrono::milliseconds dehydrate_after{30000};
+  /// When host instances slow their intake (TOML: `[throttling]`); see throttle.hpp.
+  throttle_limits throttling;
 };
 
 /// The three host names a node knows in this version.

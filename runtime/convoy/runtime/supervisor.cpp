@@ -636,6 +636,7 @@ void on_child_exit(sup_ptr self, uint64_t position, const caf::error& reason) {
   st.by_addr.erase(c.actor.address());
   c.actor = nullptr;
   auto id = c.spec.id;
+  spdlog::debug("supervisor '{}': child '{}' exited ({})", st.spec.name, id, reason_text(reason));
   if (c.state == child_state::stopping) {
     st.awaiting_stop.erase(position);
     if (c.killed && c.spec.shutdown > brutal_kill)
@@ -816,6 +817,7 @@ caf::behavior supervisor_actor(sup_ptr self, supervisor_spec spec) {
     if (i != st.by_addr.end()) {
       on_child_exit(self, i->second, em.reason);
     } else if (em.reason != caf::exit_reason::normal) {
+      spdlog::debug("supervisor '{}': told to stop ({})", st.spec.name, reason_text(em.reason));
       // Our parent (through the link), or anyone telling us to stop: stop the children in
       // reverse order, then exit with the same reason.
       begin_shutdown(self, em.reason);

@@ -291,6 +291,40 @@ BOOST_AUTO_TEST_CASE(unknown_host_name_is_named) {
   BOOST_TEST(contains(err, "'sending'"));
 }
 
+BOOST_AUTO_TEST_CASE(throttling_and_single_active_hosts_are_read) {
+  auto path = write("single.toml", R"([node]
+hosts = ["receive", "processing"]
+single_active = ["receive"]
+
+[throttling]
+memory_mb = 2048
+backlog = 5000
+persistence_latency_ms = 40
+delay_ms = 300
+)");
+  auto read = expect_config(path);
+  BOOST_TEST(read.single_active == (std::vector<std::string>{"receive"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(read.throttling.memory_mb == 2048u);
+  BOOST_TEST(read.throttling.backlog == 5000);
+  BOOST_TEST(read.throttling.persistence_latency.count() == 40);
+  BOOST_TEST(read.throttling.delay.count() == 300);
+}
+
+BOOST_AUTO_TEST_CASE(a_single_active_host_the_node_does_not_run_is_named) {
+  auto path = write("single-bad.toml", "[node]\nhosts = [\"send\"]\nsingle_active = [\"receive\"]\n");
+  auto err = expect_error(path);
+  check_names(err, path, "node.single_active");
+  BOOST_TEST_INFO("error: " << err);
+  BOOST_TEST(contains(err, "'receive', which is not one of node.hosts"));
+}
+
+BOOST_AUTO_TEST_CASE(a_throttling_delay_out_of_range_is_named) {
+  auto path = write("delay.toml", "[throttling]\ndelay_ms = 5\n");
+  auto err = expect_error(path);
+  check_names(err, path, "throttling.delay_ms");
+}
+
 BOOST_AUTO_TEST_CASE(empty_host_list_is_rejected) {
   auto path = write("nohosts.toml", "[node]\nhosts = []\n");
   auto err = expect_error(path);
