@@ -379,6 +379,7 @@ local function plan_relocation(keys, args)
     local node = prefix .. 'node:' .. dead
     if redis.call('HGET', node, 'status') ~= 'dead' then
       redis.call('HSET', node, 'status', 'dead', 'died', now)
+      redis.call('HDEL', prefix .. 'links', dead) -- no peer connects to it any more
       track(keys[3], dead, 'node-dead', 'lease lapsed; declared by ' .. args[2])
     end
     local left = 0
@@ -448,6 +449,24 @@ local function requeue(keys, args)
   return n
 end
 
+-- KEYS: nodes, cluster lease, tracking. ARGV: node, holder, epoch, why.
+-- The cluster supervisor saw `node` fail (its link dropped and it did not answer again): ends
+-- its lease now, so the next step declares it dead. Fenced by the supervisor's lease epoch, so
+-- a supervisor that was itself frozen cannot end anybody's lease once it lost its own.
+local function end_lease(keys, args)
+  local rec = redis.call('HMGET', keys[2], 'holder', 'epoch', 'expires')
+  if rec[1] ~= args[2] or tonumber(rec[2] or '0') ~= tonumber(args[3])
+     or tonumber(rec[3] or '0') < server_ms() then
+    return redis.error_reply('CONVOY_STALE_EPOCH the cluster lease is held by ' ..
+                             tostring(rec[1]) .. ' at epoch ' .. tostring(rec[2]))
+  end
+  local ended = redis.call('ZADD', keys[1], 'XX', 'CH', 0, args[1])
+  if ended == 1 then
+    track(keys[3], args[1], 'node-unreachable', args[4])
+  end
+  return ended
+end
+
 redis.register_function{function_name = 'convoy_version', callback = function()
   return LIBRARY_VERSION end, flags = {'no-writes'}}
 redis.register_function('convoy_claim', claim)
@@ -463,3 +482,4 @@ redis.register_function('convoy_cluster_lease', cluster_lease)
 redis.register_function('convoy_plan_relocation', plan_relocation)
 redis.register_function('convoy_take_over', take_over)
 redis.register_function('convoy_requeue', requeue)
+redis.register_function('convoy_end_lease', end_lease)

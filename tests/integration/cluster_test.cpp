@@ -14,6 +14,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -51,7 +52,33 @@ struct cluster_run {
 
   fs::path log(const std::string& name) const { return dir.path() / (name + ".log"); }
 
-  void start(const std::string& name) {
+  /// Settings every node started from now on gets too (`section.key=value`).
+  std::vector<std::string> extra;
+
+  /// A cluster CA and a certificate per node, made with the real `convoy cert`; from now on
+  /// nodes start with the cluster link on (mutual TLS), with these BASP settings.
+  void use_cluster_link(const std::vector<std::string>& names, int heartbeat_ms,
+                        int connection_timeout_ms) {
+    auto certs = (dir.path() / "certs").string();
+    auto run = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), CONVOY_BINARY);
+      auto r = test::run_command(args, 30s);
+      BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
+    };
+    run({"cert", "init", "--dir", certs});
+    for (const auto& name : names)
+      run({"cert", "issue", name, "--dir", certs});
+    link_settings = [certs, heartbeat_ms, connection_timeout_ms](const std::string& name) {
+      return std::vector<std::string>{
+        "cluster.certificate=" + certs + "/" + name + ".pem",
+        "cluster.key=" + certs + "/" + name + ".key", "cluster.ca=" + certs + "/ca.pem",
+        "cluster.heartbeat_ms=" + std::to_string(heartbeat_ms),
+        "cluster.connection_timeout_ms=" + std::to_string(connection_timeout_ms)};
+    };
+  }
+  std::function<std::vector<std::string>(const std::string&)> link_settings;
+
+  void start(const std::string& name, const std::vector<std::string>& more = {}) {
     std::vector<std::string> argv{CONVOY_BINARY, "node"};
     std::vector<std::string> settings{
       "node.name=" + name, "node.log_level=debug",
@@ -59,11 +86,33 @@ struct cluster_run {
       "timing.lease_ttl_ms=500",
       "timing.reclaim_idle_ms=" + std::to_string(reclaim_idle.count() * 1000),
       "timing.poll_block_ms=100", "processing.dehydrate_after_ms=0"};
+    settings.insert(settings.end(), extra.begin(), extra.end());
+    settings.insert(settings.end(), more.begin(), more.end());
+    if (link_settings)
+      for (auto& kv : link_settings(name))
+        settings.push_back(std::move(kv));
     for (const auto& kv : settings) {
       argv.push_back("--set");
       argv.push_back(kv);
     }
     nodes.emplace(name, test::child_process::start(argv, {}, log(name).string()));
+  }
+
+  /// Makes frozen `node` hold an unacknowledged message, as a busy node does: a harmless one,
+  /// a repeated start of a running instance, added and read as `node` in one transaction so
+  /// that no live node's blocked read can take it first.
+  void hand_pending_to(const std::string& node) {
+    auto handed = test::redis_commands(
+      redis.port(),
+      {{"MULTI"},
+       {"XADD", "convoy:q:processing", "*", "v", "1", "kind", "start", "instance", "w-0"},
+       {"XREADGROUP", "GROUP", "processing", node, "COUNT", "1", "STREAMS",
+        "convoy:q:processing", ">"},
+       {"EXEC"}});
+    BOOST_TEST_REQUIRE(
+      !redis.command({"XPENDING", "convoy:q:processing", "processing", "-", "+", "10", node})
+         .empty(),
+      node << " holds nothing: " << handed.back());
   }
 
   /// Waits until every node is a live member.
@@ -177,21 +226,9 @@ BOOST_AUTO_TEST_CASE(a_dead_nodes_work_moves_to_a_survivor_once_its_lease_lapses
                        20s),
                      c.logs());
   // Frozen, then handed work it will never finish, then killed: it dies holding an
-  // unacknowledged message, as a busy node does. (A harmless one: a repeated start of a
-  // running instance. Added and read as node-a in one transaction, so no live node's blocked
-  // read can take it first.)
+  // unacknowledged message, as a busy node does.
   c.nodes.at("node-a").send_signal(SIGSTOP);
-  auto handed = test::redis_commands(
-    c.redis.port(),
-    {{"MULTI"},
-     {"XADD", "convoy:q:processing", "*", "v", "1", "kind", "start", "instance", "w-0"},
-     {"XREADGROUP", "GROUP", "processing", "node-a", "COUNT", "1", "STREAMS",
-      "convoy:q:processing", ">"},
-     {"EXEC"}});
-  BOOST_TEST_REQUIRE(
-    !c.redis.command({"XPENDING", "convoy:q:processing", "processing", "-", "+", "10", "node-a"})
-       .empty(),
-    "node-a holds nothing: " << handed.back());
+  c.hand_pending_to("node-a");
   c.nodes.at("node-a").send_signal(SIGKILL);
   c.nodes.at("node-a").wait_for_exit(10s);
   auto killed = std::chrono::steady_clock::now();
@@ -260,6 +297,58 @@ BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_hands_its_work_over_at_once) {
   BOOST_TEST_REQUIRE(test::wait_until([&] { return c.all_completed(instances); }, 30s), c.logs());
   c.check_effects(instances, steps);
   BOOST_TEST(c.redis.command({"HGET", "convoy:node:node-a", "status"}) == "dead");
+}
+
+BOOST_AUTO_TEST_CASE(with_the_cluster_link_a_hung_node_is_noticed_by_its_link_before_its_lease) {
+  cluster_run c;
+  constexpr int instances = 8, steps = 10;
+  // A lease long enough that only the link can explain a quick take-over.
+  c.extra = {"timing.lease_ttl_ms=20000"};
+  c.use_cluster_link({"node-a", "node-b", "node-c", "node-x"}, 200, 1000);
+  // node-b first, so it is the cluster supervisor; it runs no processing host, so node-a's
+  // processing work must go to node-c: by a relocator node-b remote-spawns there.
+  c.start("node-b", {"node.hosts=[\"receive\", \"send\"]"});
+  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
+  c.start("node-a");
+  c.start("node-c");
+  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
+  for (auto peer : {"node-a", "node-c"})
+    BOOST_TEST_REQUIRE(test::wait_until(
+                         [&] {
+                           return c.log_text("node-b").find(std::string("connected to node ") + peer
+                                                            + " over mutual TLS")
+                                  != std::string::npos;
+                         },
+                         20s),
+                       c.logs());
+  c.submit(instances, steps);
+  BOOST_TEST_REQUIRE(c.wait_until_running_on("node-a", instances), c.logs());
+  c.nodes.at("node-a").send_signal(SIGSTOP); // hung: its socket stays open, its lease valid
+  c.hand_pending_to("node-a");
+  BOOST_TEST_REQUIRE(test::wait_until([&] { return c.all_completed(instances); }, 15s), c.logs());
+  auto b = c.log_text("node-b");
+  BOOST_TEST(b.find("the link to node node-a dropped") != std::string::npos, c.logs());
+  BOOST_TEST(b.find("node node-a is unreachable") != std::string::npos, c.logs());
+  BOOST_TEST(b.find("remote-spawned a relocator on node node-c for the processing messages of "
+                    "node node-a")
+               != std::string::npos,
+             c.logs());
+  c.nodes.at("node-a").send_signal(SIGCONT);
+  c.check_effects(instances, steps);
+  // A node whose BASP settings differ from the cluster's refuses to start, naming both.
+  auto certs = (c.dir.path() / "certs").string();
+  auto refused = test::run_command(
+    {CONVOY_BINARY, "node", "--set", "node.name=node-x", "--set",
+     "messagebox.address=127.0.0.1:" + std::to_string(c.redis.port()), "--set",
+     "cluster.certificate=" + certs + "/node-x.pem", "--set", "cluster.key=" + certs + "/node-x.key",
+     "--set", "cluster.ca=" + certs + "/ca.pem", "--set", "cluster.heartbeat_ms=300", "--set",
+     "cluster.connection_timeout_ms=1000"},
+    30s);
+  BOOST_TEST(refused.exit_code == 3, refused.output);
+  BOOST_TEST(refused.output.find("cluster.heartbeat_ms = 300 and cluster.connection_timeout_ms = "
+                                 "1000 here, but the cluster uses 200 and 1000")
+               != std::string::npos,
+             refused.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -23,6 +23,8 @@
 /// | `{p}nodes`               | zset   | node leases: member = node name, score = lease expiry (server ms) |
 /// | `{p}node:{name}`         | hash   | node record: status (alive/dead), hosts (those it runs now), load, heartbeat, generation, started, died, lease_ms, throttle (JSON), tree (JSON: its supervision tree), fmt |
 /// | `{p}cluster-lease`       | hash   | the cluster supervisor's lease: holder, epoch (fencing), expires |
+/// | `{p}cluster-link`        | hash   | BASP settings all nodes must share: heartbeat_ms, connection_timeout_ms (first node sets them) |
+/// | `{p}links`               | hash   | node name -> `host:port` where it listens for peers over mutual TLS |
 /// | `{p}host-lease:{host}`   | hash   | a single-active host's lease: holder (the node running it), epoch, expires |
 /// | `{p}relocate:{node}`     | hash   | take-over assignments for a node: field `dead|host` = entries pending then |
 /// | `{p}rollbacks`           | stream | detected losses of acknowledged persistence points (~1 000): `node`, `server`, `acknowledged`, `held`, `lost`, `instances` |
@@ -82,6 +84,10 @@ public:
   std::string nodes() const { return prefix_ + "nodes"; }
   std::string node(std::string_view name) const { return cat("node:", name); }
   std::string cluster_lease() const { return prefix_ + "cluster-lease"; }
+  /// The BASP link settings every node must share (set by the first node).
+  std::string cluster_link() const { return prefix_ + "cluster-link"; }
+  /// Where each node listens for its peers.
+  std::string links() const { return prefix_ + "links"; }
   /// The lease of a single-active (clustered) host: which node runs it.
   std::string host_lease(std::string_view host) const { return cat("host-lease:", host); }
   std::string relocations(std::string_view node) const { return cat("relocate:", node); }

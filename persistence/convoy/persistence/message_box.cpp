@@ -824,8 +824,60 @@ void message_box::take_over(const std::string& host, const std::string& dead,
 
 std::string message_box::leave_cluster(const std::string& node,
                                        std::chrono::milliseconds timeout) {
-  auto v = commands_->run({"ZADD", keys_.nodes(), "XX", "0", node}, timeout);
-  return v.is_error() ? v.str : std::string{};
+  auto replies = commands_->run_all(
+    {{"ZADD", keys_.nodes(), "XX", "0", node}, {"HDEL", keys_.links(), node}}, timeout);
+  for (const auto& r : replies)
+    if (r.is_error())
+      return r.str;
+  return {};
+}
+
+std::string message_box::register_link(const std::string& node, const std::string& address,
+                                       int64_t heartbeat_ms, int64_t connection_timeout_ms,
+                                       std::chrono::milliseconds timeout) {
+  auto hb = std::to_string(heartbeat_ms);
+  auto ct = std::to_string(connection_timeout_ms);
+  auto replies = commands_->run_all(
+    {{"HSETNX", keys_.cluster_link(), "heartbeat_ms", hb},
+     {"HSETNX", keys_.cluster_link(), "connection_timeout_ms", ct},
+     {"HMGET", keys_.cluster_link(), "heartbeat_ms", "connection_timeout_ms"}},
+    timeout);
+  for (const auto& r : replies)
+    if (r.is_error())
+      return "cannot record the cluster link of node " + node + ": " + r.str;
+  const auto& shared = replies.back().elements;
+  if (shared.size() != 2)
+    return "cannot read the cluster link settings: unexpected reply";
+  if (shared[0].str != hb || shared[1].str != ct)
+    return "cluster.heartbeat_ms = " + hb + " and cluster.connection_timeout_ms = " + ct
+           + " here, but the cluster uses " + shared[0].str + " and " + shared[1].str
+           + " (set by its first node): BASP heartbeats and the connection timeout must be the "
+             "same on every node, or healthy peers get dropped";
+  auto v = commands_->run({"HSET", keys_.links(), node, address}, timeout);
+  return v.is_error() ? "cannot record the link of node " + node + ": " + v.str : std::string{};
+}
+
+void message_box::links(
+  std::function<void(std::map<std::string, std::string>, std::string)> done) {
+  commands_->command({"HGETALL", keys_.links()}, [done = std::move(done)](redis_value v) {
+    std::map<std::string, std::string> out;
+    if (v.is_error()) {
+      done(std::move(out), v.str);
+      return;
+    }
+    for (size_t i = 0; i + 1 < v.elements.size(); i += 2)
+      out[v.elements[i].str] = v.elements[i + 1].str;
+    done(std::move(out), {});
+  });
+}
+
+void message_box::end_lease(const std::string& node, const std::string& holder, int64_t epoch,
+                            const std::string& why, done_callback done) {
+  commands_->command({"FCALL", "convoy_end_lease", "3", keys_.nodes(), keys_.cluster_lease(),
+                      keys_.tracking(), node, holder, std::to_string(epoch), why},
+                     [done = std::move(done)](redis_value v) {
+                       done(v.is_error() ? v.str : std::string{});
+                     });
 }
 
 message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds timeout) {

@@ -234,6 +234,21 @@ public:
   void take_over(const std::string& host, const std::string& dead, const std::string& consumer,
                  size_t count, entries_callback done);
 
+  /// Records where `node` listens for its peers, and checks its BASP settings against the
+  /// cluster's (the first node's). Blocking. Returns an error naming both values, or "".
+  std::string register_link(const std::string& node, const std::string& address,
+                            int64_t heartbeat_ms, int64_t connection_timeout_ms,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// Every node's link address (node -> host:port).
+  void links(std::function<void(std::map<std::string, std::string>, std::string error)> done);
+
+  /// Ends `node`'s lease now: the cluster supervisor `holder` (at lease `epoch`) saw it fail
+  /// (`why`). Its next step declares it dead and hands its work over. Refused unless
+  /// `holder` still holds the cluster lease at `epoch`.
+  void end_lease(const std::string& node, const std::string& holder, int64_t epoch,
+                 const std::string& why, done_callback done);
+
   /// Ends `node`'s lease now (a graceful stop): the cluster supervisor's next step hands what
   /// it left unacknowledged to the other nodes, without waiting for the lease to lapse.
   /// Blocking. Returns an error message or "".

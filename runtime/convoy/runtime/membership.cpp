@@ -2,9 +2,14 @@
 
 #include "convoy/actors/clock.hpp"
 
+#include "convoy/runtime/cluster_link.hpp"
+
+#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/io/middleman_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -23,6 +28,10 @@ using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using host_lease_atom = caf::atom_constant<caf::atom("hostlease")>;
 using assigned_atom = caf::atom_constant<caf::atom("assigned")>;
 using relocate_atom = caf::atom_constant<caf::atom("relocate")>;
+using links_atom = caf::atom_constant<caf::atom("links")>;
+
+/// Where a node's membership actor is found (the relocator looks it up).
+constexpr caf::atom_value membership_name = caf::atom("membership");
 
 /// A single-active host as this node sees it.
 struct clustered_host {
@@ -47,6 +56,9 @@ struct membership_state {
   /// Relocations already logged, so a long take-over is reported once (cleared when the
   /// cluster supervisor changes, so it stays bounded by the dead nodes of one epoch).
   std::set<std::string> announced;
+  /// Cluster link (supervisor only): the peers connected over TLS, and those being connected.
+  std::map<std::string, caf::actor> peers;
+  std::set<std::string> connecting;
   static inline const char* name = "convoy.membership";
 };
 
@@ -90,7 +102,13 @@ void tick(membership_actor* self) {
                                      std::move(holder), std::move(error));
                     });
   // The tree about once a second: it changes rarely, and describing it asks every supervisor.
+  // The supervisor looks for new peers as often.
   auto every = std::max<uint64_t>(1, std::chrono::milliseconds(1000) / cfg.heartbeat);
+  if (st.supervising && cfg.link_enabled() && st.ticks % every == 0)
+    box->links([hdl](std::map<std::string, std::string> links, std::string error) {
+      if (error.empty())
+        caf::anon_send(hdl, links_atom::value, std::move(links));
+    });
   if (st.ticks++ % every == 0)
     self->request(st.root, std::chrono::seconds(2), describe_atom::value, int64_t{500})
       .then(
@@ -119,6 +137,87 @@ void tick(membership_actor* self) {
                         self->system().render(err));
         });
   self->delayed_send(self, cfg.heartbeat, tick_atom::value);
+}
+
+/// Connects to `node`'s link at `address` over mutual TLS and watches it. With `retry`, the
+/// link had dropped: if it cannot be made again, `node` is taken for failed.
+void connect_peer(membership_actor* self, const std::string& node, const std::string& address,
+                  bool retry) {
+  auto& st = self->state;
+  auto colon = address.rfind(':');
+  auto mm = tls_middleman(self->system());
+  if (colon == std::string::npos || !mm || !st.connecting.insert(node).second)
+    return;
+  auto host = address.substr(0, colon);
+  auto port = static_cast<uint16_t>(std::stoul(address.substr(colon + 1)));
+  auto timeout = st.svc->config->link.connection_timeout;
+  self->request(mm, timeout, caf::connect_atom::value, host, port)
+    .then(
+      [self, node](caf::node_id&, caf::strong_actor_ptr& peer, std::set<std::string>&) {
+        auto& st = self->state;
+        st.connecting.erase(node);
+        if (!peer)
+          return;
+        auto actor = caf::actor_cast<caf::actor>(std::move(peer));
+        self->monitor(actor);
+        st.peers[node] = actor;
+        spdlog::info("cluster link: connected to node {} over mutual TLS", node);
+      },
+      [self, node, address, retry](caf::error& err) {
+        auto& st = self->state;
+        st.connecting.erase(node);
+        if (!retry || !st.supervising) {
+          spdlog::debug("cluster link: cannot connect to node {} at {}: {}", node, address,
+                        self->system().render(err));
+          return;
+        }
+        auto why = "its link dropped and it did not answer again at " + address + " ("
+                   + self->system().render(err) + ")";
+        spdlog::warn("cluster link: node {} is unreachable: {}; ending its lease now", node, why);
+        const auto& name = st.svc->config->name;
+        st.svc->box->end_lease(node, name, st.epoch, why, [node](std::string error) {
+          if (!error.empty())
+            spdlog::warn("cluster link: ending the lease of node {} failed: {}", node, error);
+        });
+      });
+}
+
+/// Hands a new take-over to its target at once: remote-spawns a relocator there (or tells
+/// this node's own membership). Without a link the target learns it from its next heartbeat.
+void deliver_take_over(membership_actor* self, const std::string& dead, const std::string& host,
+                       const std::string& target) {
+  auto& st = self->state;
+  if (target == st.svc->config->name) {
+    self->send(self, assigned_atom::value, dead, host);
+    return;
+  }
+  auto peer = st.peers.find(target);
+  auto mm = tls_middleman(self->system());
+  if (peer == st.peers.end() || !mm)
+    return;
+  self->request(mm, std::chrono::seconds(5), caf::spawn_atom::value, peer->second.node(),
+                std::string{"convoy.relocator"}, caf::make_message(dead, host),
+                std::set<std::string>{})
+    .then(
+      [target, dead, host](caf::strong_actor_ptr&) {
+        spdlog::info("cluster link: remote-spawned a relocator on node {} for the {} messages "
+                     "of node {}",
+                     target, host, dead);
+      },
+      [self, target](caf::error& err) {
+        spdlog::debug("cluster link: remote spawn on node {} failed ({}); it learns its "
+                      "take-over from its next heartbeat",
+                      target, self->system().render(err));
+      });
+}
+
+/// A relocator, remote-spawned on the target of a take-over: tells the local membership.
+caf::behavior relocator(caf::event_based_actor* self, std::string dead, std::string host) {
+  if (auto m = self->system().registry().get(membership_name))
+    self->send(caf::actor_cast<caf::actor>(m), assigned_atom::value, std::move(dead),
+               std::move(host));
+  self->quit();
+  return {};
 }
 
 /// Starts the single-active `host` under the node supervisor: this node holds its lease.
@@ -170,6 +269,28 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
   st.host_spec = std::move(host_spec);
   for (const auto& host : st.svc->config->single_active)
     st.clustered[host];
+  self->system().registry().put(membership_name, caf::actor_cast<caf::strong_actor_ptr>(self));
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto i = st.peers.begin(); i != st.peers.end(); ++i)
+      if (i->second.address() == dm.source) {
+        auto node = i->first;
+        st.peers.erase(i);
+        if (!st.supervising)
+          return;
+        spdlog::warn("cluster link: the link to node {} dropped ({}); connecting again once",
+                     node, self->system().render(dm.reason));
+        // Its address, to retry: ask for the links again (a node that left has none).
+        auto hdl = caf::actor_cast<caf::actor>(self);
+        st.svc->box->links([hdl, node](std::map<std::string, std::string> links,
+                                       std::string error) {
+          auto i = links.find(node);
+          if (error.empty() && i != links.end())
+            caf::anon_send(hdl, links_atom::value, node, i->second);
+        });
+        return;
+      }
+  });
   self->send(self, tick_atom::value);
   return {
     [=](tick_atom) { tick(self); },
@@ -209,8 +330,12 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
       }
       st.supervising = held;
       st.epoch = epoch;
-      if (!held)
+      if (!held) {
+        for (auto& [node, peer] : st.peers)
+          self->demonitor(peer);
+        st.peers.clear(); // watching the links is the supervisor's job
         return;
+      }
       auto hdl = caf::actor_cast<caf::actor>(self);
       st.svc->box->plan_relocation(
         cfg.name, epoch, known_hosts,
@@ -247,10 +372,21 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
     [=](relocate_atom, const std::string& dead,
         const std::string& host, const std::string& target, int64_t pending) {
       auto& st = self->state;
-      if (st.announced.insert(dead + "|" + host + "|" + target).second)
-        spdlog::warn("cluster supervisor: node {} is dead; its {} pending {} messages go to "
-                     "node {}",
-                     dead, pending, host, target);
+      if (!st.announced.insert(dead + "|" + host + "|" + target).second)
+        return;
+      spdlog::warn("cluster supervisor: node {} is dead; its {} pending {} messages go to "
+                   "node {}",
+                   dead, pending, host, target);
+      deliver_take_over(self, dead, host, target);
+    },
+    [=](links_atom, const std::map<std::string, std::string>& links) {
+      auto& st = self->state;
+      for (const auto& [node, address] : links)
+        if (node != st.svc->config->name && st.peers.count(node) == 0)
+          connect_peer(self, node, address, false);
+    },
+    [=](links_atom, const std::string& node, const std::string& address) {
+      connect_peer(self, node, address, true);
     },
     [=](assigned_atom, const std::string& dead, const std::string& host) {
       // A host this node does not run (now) leaves the assignment to the next plan, which
@@ -262,6 +398,10 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
 }
 
 } // namespace
+
+void add_relocator_type(caf::actor_system_config& cfg) {
+  cfg.add_actor_type("convoy.relocator", relocator);
+}
 
 caf::actor spawn_membership(caf::actor_system& sys, std::shared_ptr<const host_services> svc,
                             caf::actor root,

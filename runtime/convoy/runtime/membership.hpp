@@ -34,7 +34,19 @@ namespace convoy::runtime {
 /// The assignments are in the MessageBox, so a cluster supervisor that dies midway leaves
 /// nothing undone: the next holder assigns again, and every step is idempotent.
 ///
+/// With the cluster link on (`[cluster]`), the cluster supervisor also keeps a mutual-TLS
+/// BASP connection to every node and watches it. When one drops (missed BASP heartbeats: a
+/// hung or cut-off node), it tries once to connect again; if that fails too, it ends the
+/// node's lease at once (fenced by its own lease epoch), so the work moves without waiting
+/// for the lease to lapse. It hands each new take-over to its target by remote-spawning a
+/// `convoy.relocator` there (the assignment in the MessageBox stays the source of truth: a
+/// target that misses the spawn gets it with its next heartbeat).
+///
 /// Runs as a child of the node supervisor `root`.
+/// Registers the `convoy.relocator` actor type that cluster supervisors remote-spawn: call on
+/// every node's configuration when the cluster link is on.
+void add_relocator_type(caf::actor_system_config& cfg);
+
 caf::actor spawn_membership(caf::actor_system& sys, std::shared_ptr<const host_services> svc,
                             caf::actor root,
                             std::function<child_spec(const std::string& host)> host_spec);

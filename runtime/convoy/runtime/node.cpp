@@ -1,11 +1,13 @@
 #include "convoy/runtime/node.hpp"
 
+#include "convoy/runtime/cluster_link.hpp"
 #include "convoy/runtime/hosts.hpp"
 #include "convoy/runtime/membership.hpp"
 #include "convoy/runtime/supervisor.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -23,6 +25,8 @@ struct node::impl {
   std::shared_ptr<host_services> svc;
   /// The node supervisor: the root of this node's supervision tree.
   caf::actor root;
+  /// What peers connect to over the cluster link (when it is on).
+  caf::actor agent;
   /// Cleared when the root exits for any reason but a stop.
   std::shared_ptr<std::atomic<bool>> serving = std::make_shared<std::atomic<bool>>(true);
 };
@@ -96,8 +100,20 @@ std::string node::start() {
     return err;
   impl_ = std::make_unique<impl>();
   add_supervisor_message_types(impl_->cfg);
+  if (config_.link_enabled()) {
+    if (auto err = configure_cluster_link(impl_->cfg, config_.link); !err.empty()) {
+      impl_.reset();
+      return "cluster link: " + err;
+    }
+    add_relocator_type(impl_->cfg);
+  }
   impl_->sys = std::make_unique<caf::actor_system>(impl_->cfg);
   impl_->svc = svc;
+  if (config_.link_enabled())
+    if (auto err = open_link(); !err.empty()) {
+      stop();
+      return "cluster link: " + err;
+    }
   auto runs = [this](const std::string& host) {
     return std::find(config_.hosts.begin(), config_.hosts.end(), host) != config_.hosts.end();
   };
@@ -155,6 +171,26 @@ std::string node::start() {
   return {};
 }
 
+std::string node::open_link() {
+  auto listen = parse_listen_address(config_.link_listen).value(); // validated before
+  // What peers reach: an actor that only answers who it is. Remote spawns and monitoring
+  // use the connection itself; nothing else is served to peers.
+  impl_->agent = impl_->sys->spawn([name = config_.name]() -> caf::behavior {
+    return {[name](caf::get_atom) { return name; }};
+  });
+  auto bound = publish_over_tls(*impl_->sys, impl_->agent, listen.second, listen.first);
+  if (auto err = std::get_if<std::string>(&bound))
+    return *err;
+  auto address = listen.first + ":" + std::to_string(std::get<std::uint16_t>(bound));
+  if (auto err = box_->register_link(config_.name, address,
+                                     config_.link.heartbeat_interval.count(),
+                                     config_.link.connection_timeout.count());
+      !err.empty())
+    return err;
+  spdlog::info("node {} listens for its peers over mutual TLS at {}", config_.name, address);
+  return {};
+}
+
 bool node::serving() const noexcept {
   return impl_ && impl_->serving->load();
 }
@@ -175,6 +211,8 @@ void node::stop() {
     self->receive([](caf::down_msg&) {});
   }
   impl_->svc->directory->clear(); // rollback reports go nowhere now
+  if (impl_->agent)
+    caf::anon_send_exit(impl_->agent, caf::exit_reason::user_shutdown);
   impl_->sys->await_all_actors_done();
   // Graceful: hand over at once what this node leaves unacknowledged, rather than letting the
   // others wait for its lease to lapse.

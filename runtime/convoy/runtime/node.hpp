@@ -40,6 +40,9 @@ public:
   persistence::message_box& message_box() noexcept { return *box_; }
 
 private:
+  /// Publishes this node over mutual TLS and records its address and link settings.
+  std::string open_link();
+
   struct impl;
   node_config config_;
   const registry& orchestrations_;

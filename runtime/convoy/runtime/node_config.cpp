@@ -27,6 +27,22 @@ std::string default_node_name() {
   return name + "-" + std::to_string(::getpid());
 }
 
+std::optional<std::pair<std::string, uint16_t>> parse_listen_address(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()
+      || text.size() - colon - 1 > 5)
+    return std::nullopt;
+  uint32_t port = 0;
+  for (size_t i = colon + 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9')
+      return std::nullopt;
+    port = port * 10 + static_cast<uint32_t>(text[i] - '0');
+  }
+  if (port > 65535)
+    return std::nullopt;
+  return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+}
+
 std::string validate(const node_config& cfg) {
   if (!persistence::valid_name(cfg.name))
     return "node.name '" + cfg.name + "' must be 1-128 characters of [A-Za-z0-9._:-]";
@@ -75,6 +91,15 @@ std::string validate(const node_config& cfg) {
     return "throttling.persistence_latency_ms must not be negative (0 turns the check off)";
   if (cfg.throttling.delay.count() < 10 || cfg.throttling.delay.count() > 10000)
     return "throttling.delay_ms must be between 10 and 10000";
+  bool some_file = !cfg.link.certificate.empty() || !cfg.link.key.empty() || !cfg.link.ca.empty();
+  if (some_file && !cfg.link_enabled())
+    return "cluster.certificate is missing: the cluster link needs certificate, key and ca "
+           "(convoy cert issue NODE), or none of them to stay off";
+  if (cfg.link_enabled() && (cfg.link.key.empty() || cfg.link.ca.empty()))
+    return std::string("cluster.") + (cfg.link.key.empty() ? "key" : "ca")
+           + " is missing: the cluster link needs certificate, key and ca";
+  if (!parse_listen_address(cfg.link_listen))
+    return "cluster.listen '" + cfg.link_listen + "' is not host:port (port 0: any free one)";
   static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error"};
   if (std::find(levels.begin(), levels.end(), cfg.log_level) == levels.end())
     return "node.log_level '" + cfg.log_level + "' must be one of trace, debug, info, warn, error";
@@ -262,8 +287,8 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   // The environment, then flags, override the file: CONVOY_<SECTION>_<KEY>, e.g.
   // CONVOY_MESSAGEBOX_DURABILITY=replicated. CONVOY_* variables of other sections (such as
   // CONVOY_REDIS for the CLI) are not configuration and are left alone.
-  static const std::set<std::string> sections{"node",  "messagebox", "timing",
-                                              "send",  "processing", "throttling"};
+  static const std::set<std::string> sections{"node",       "messagebox", "timing", "send",
+                                              "processing", "throttling", "cluster"};
   for (const auto& [name, value] : sources.environment) {
     auto rest = name.substr(7);
     auto sep = rest.find('_');
@@ -314,6 +339,16 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   r.get("throttling.backlog", cfg.throttling.backlog);
   r.get_ms("throttling.persistence_latency_ms", cfg.throttling.persistence_latency);
   r.get_ms("throttling.delay_ms", cfg.throttling.delay);
+  std::string certificate, key, ca;
+  r.get("cluster.certificate", certificate);
+  r.get("cluster.key", key);
+  r.get("cluster.ca", ca);
+  cfg.link.certificate = certificate;
+  cfg.link.key = key;
+  cfg.link.ca = ca;
+  r.get("cluster.listen", cfg.link_listen);
+  r.get_ms("cluster.heartbeat_ms", cfg.link.heartbeat_interval);
+  r.get_ms("cluster.connection_timeout_ms", cfg.link.connection_timeout);
   if (!r.error().empty())
     return r.error();
   if (auto err = r.unknown_key(); !err.empty())
@@ -371,6 +406,12 @@ std::string dump_config(const node_config& cfg) {
     {"send", toml::table{{"workers", static_cast<int64_t>(cfg.activity_workers)}}},
     {"processing", toml::table{{"max_instances", static_cast<int64_t>(cfg.max_instances)},
                                {"dehydrate_after_ms", cfg.dehydrate_after.count()}}},
+    {"cluster", toml::table{{"certificate", cfg.link.certificate.string()},
+                            {"key", cfg.link.key.string()},
+                            {"ca", cfg.link.ca.string()},
+                            {"listen", cfg.link_listen},
+                            {"heartbeat_ms", cfg.link.heartbeat_interval.count()},
+                            {"connection_timeout_ms", cfg.link.connection_timeout.count()}}},
     {"throttling", toml::table{{"memory_mb", static_cast<int64_t>(cfg.throttling.memory_mb)},
                                {"backlog", cfg.throttling.backlog},
                                {"persistence_latency_ms",

@@ -1,11 +1,13 @@
 #pragma once
 
 #include "convoy/persistence/redis_client.hpp"
+#include "convoy/runtime/cluster_link.hpp"
 #include "convoy/runtime/throttle.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -57,6 +59,17 @@ struct node_config {
   std::chrono::milliseconds dehydrate_after{30000};
   /// When host instances slow their intake (TOML: `[throttling]`); see throttle.hpp.
   throttle_limits throttling;
+
+  /// The link between nodes (TOML: `[cluster]`): CAF BASP over mutual TLS with certificates
+  /// of the cluster's CA (`convoy cert`). Off when no certificate is configured: the node
+  /// then coordinates through the MessageBox alone. Heartbeat and connection timeout must
+  /// be the same on every node; the first node records them and others must match.
+  cluster_link_config link;
+  /// Where this node listens for its peers ("host:port"; port 0: any free one). Peers
+  /// connect to the host given here, so use an address they can reach.
+  std::string link_listen = "127.0.0.1:0";
+
+  bool link_enabled() const { return !link.certificate.empty(); }
 };
 
 /// The three host names a node knows in this version.
@@ -85,6 +98,9 @@ std::vector<std::pair<std::string, std::string>> convoy_environment();
 /// The effective configuration as TOML, as `convoy node --dump-config` prints it (the
 /// password's variable name, never the password).
 std::string dump_config(const node_config& cfg);
+
+/// "host:port" with a port from 0 to 65535 (0: any free port), or nothing.
+std::optional<std::pair<std::string, uint16_t>> parse_listen_address(const std::string& text);
 
 /// Checks a configuration assembled in code; returns an error message or "".
 std::string validate(const node_config& cfg);

@@ -319,6 +319,24 @@ BOOST_AUTO_TEST_CASE(a_single_active_host_the_node_does_not_run_is_named) {
   BOOST_TEST(contains(err, "'receive', which is not one of node.hosts"));
 }
 
+BOOST_AUTO_TEST_CASE(a_cluster_link_without_all_three_files_is_named) {
+  auto path = write("link.toml", "[cluster]\ncertificate = \"n.pem\"\nca = \"ca.pem\"\n");
+  auto err = expect_error(path);
+  check_names(err, path, "cluster.key is missing");
+  auto only_key = write("link2.toml", "[cluster]\nkey = \"n.key\"\n");
+  check_names(expect_error(only_key), only_key, "cluster.certificate is missing");
+}
+
+BOOST_AUTO_TEST_CASE(a_cluster_listen_address_that_is_not_host_port_is_named) {
+  for (auto bad : {"nohost", ":4000", "h:", "h:65536", "h:4x"}) {
+    auto path = write("listen.toml", std::string("[cluster]\nlisten = \"") + bad + "\"\n");
+    check_names(expect_error(path), path, "cluster.listen");
+  }
+  auto ok = expect_config(write("listen-ok.toml", "[cluster]\nlisten = \"0.0.0.0:0\"\n"));
+  BOOST_TEST(ok.link_listen == "0.0.0.0:0");
+  BOOST_TEST(!ok.link_enabled());
+}
+
 BOOST_AUTO_TEST_CASE(a_throttling_delay_out_of_range_is_named) {
   auto path = write("delay.toml", "[throttling]\ndelay_ms = 5\n");
   auto err = expect_error(path);
