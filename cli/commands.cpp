@@ -170,7 +170,8 @@ int run_node_list(const target& t, output_format fmt) {
                               {"load", n.load},
                               {"generation", n.generation},
                               {"heartbeat_ms", n.heartbeat_ms},
-                              {"lease_expires_ms", n.lease_expires_ms}});
+                              {"lease_expires_ms", n.lease_expires_ms},
+                              {"admin", n.admin.empty() ? json(nullptr) : json("http://" + n.admin + "/")}});
     std::cout << out.dump(2) << "\n";
     return 0;
   }

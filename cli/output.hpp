@@ -2,16 +2,16 @@
 
 #include "convoy/actors/json.hpp"
 #include "convoy/persistence/message_box.hpp"
+#include "convoy/runtime/views.hpp"
 
 #include <string>
 #include <vector>
 
 namespace convoy::cli {
 
-/// JSON form of an instance record (inputs and results embedded as JSON when they parse).
-json instance_json(const instance_record& rec);
-json instances_json(const std::vector<instance_record>& recs);
-json description_json(const persistence::instance_description& d);
+using runtime::description_json; // JSON forms shared with the admin API (runtime/views.hpp)
+using runtime::instance_json;
+using runtime::instances_json;
 
 /// Text forms: a table for lists, a key/value card plus the journal for one instance.
 std::string instances_table(const std::vector<instance_record>& recs);

@@ -1,4 +1,5 @@
-// The node's supervision tree, clustered (single-active) hosts and throttling, with real
+// The node's supervision tree, clustered (single-active) hosts, throttling and the admin
+// endpoint, with real
 // in-process nodes against a real Redis, inspected through the real `convoy` CLI.
 
 #include "convoy/persistence/message_box.hpp"
@@ -14,6 +15,10 @@
 #include <caf/send.hpp>
 
 #include <boost/test/unit_test.hpp>
+
+#include <httplib.h>
+
+#include <cstdlib>
 
 using namespace convoy;
 using namespace std::chrono_literals;
@@ -231,6 +236,63 @@ BOOST_AUTO_TEST_CASE(a_host_over_its_memory_threshold_is_throttled_visibly_and_s
     BOOST_TEST(r["throttle_cause"].get<std::string>().find("throttling.memory_mb = 1")
                != std::string::npos);
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_admin_endpoint_serves_health_metrics_json_and_the_dashboard) {
+  ::setenv("CONVOY_TEST_ADMIN_TOKEN", "t0ken", 1);
+  auto cfg = config("node-1");
+  cfg.admin_token_env = "CONVOY_TEST_ADMIN_TOKEN";
+  runtime::node node(cfg, reg);
+  BOOST_TEST_REQUIRE(node.start().empty());
+  BOOST_TEST_REQUIRE(completes("hello-m", "hello", "Ada"));
+  std::string admin;
+  for (const auto& n : box->list_nodes().nodes)
+    if (n.name == "node-1")
+      admin = n.admin;
+  BOOST_TEST_REQUIRE(!admin.empty());
+  auto colon = admin.rfind(':');
+  httplib::Client http(admin.substr(0, colon), std::stoi(admin.substr(colon + 1)));
+  http.set_read_timeout(10, 0);
+  auto get = [&](const std::string& path, bool with_token = true) {
+    httplib::Headers headers;
+    if (with_token)
+      headers.emplace("Authorization", "Bearer t0ken");
+    auto res = http.Get(path, headers);
+    BOOST_TEST_REQUIRE(static_cast<bool>(res), "no answer for " << path);
+    return *res;
+  };
+  BOOST_TEST(get("/livez", false).status == 200);
+  BOOST_TEST_REQUIRE(test::wait_until([&] { return get("/readyz", false).status == 200; }, 10s));
+  BOOST_TEST(get("/metrics", false).status == 401); // the token guards everything else
+  BOOST_TEST(get("/api/overview?token=wrong", false).status == 401);
+  auto metrics = get("/metrics");
+  BOOST_TEST(metrics.status == 200);
+  for (auto line : {"convoy_node_serving{node=\"node-1\"} 1",
+                    "convoy_persistence_latency_seconds_bucket{node=\"node-1\",le=\"+Inf\"}",
+                    "convoy_throttled{node=\"node-1\",host=\"processing\"} 0",
+                    "convoy_rollbacks_detected_total{node=\"node-1\"} 0",
+                    "convoy_relocated_messages_total{node=\"node-1\"} 0"})
+    BOOST_TEST(metrics.body.find(line) != std::string::npos, "missing: " << line);
+  BOOST_TEST(metrics.body.find("convoy_persistence_points_total{node=\"node-1\"} 0")
+             == std::string::npos); // hello-m wrote points
+  auto overview = json::parse(get("/api/overview").body);
+  BOOST_TEST(overview["node"]["name"] == "node-1");
+  BOOST_TEST(overview["node"]["serving"] == true);
+  BOOST_TEST(overview["instances_by_status"]["completed"] == 1);
+  BOOST_TEST(overview["cluster"]["supervisor"] == "node-1");
+  auto trees = json::parse(get("/api/tree").body);
+  BOOST_TEST(trees["nodes"][0]["tree"]["name"] == "node:node-1");
+  auto one = json::parse(get("/api/instances/hello-m").body);
+  BOOST_TEST(one["status"] == "completed");
+  BOOST_TEST(one["journal"].size() > 0u);
+  BOOST_TEST(get("/api/instances/nobody").status == 404);
+  BOOST_TEST(get("/api/instances?limit=0").status == 400);
+  auto listed = json::parse(get("/api/instances?status=completed&type=hello").body);
+  BOOST_TEST(listed["instances"].size() == 1u);
+  auto page = get("/");
+  BOOST_TEST(page.status == 200);
+  BOOST_TEST(page.body.find("<title>Convoy</title>") != std::string::npos);
+  BOOST_TEST(get("/no/such/path").status == 404);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

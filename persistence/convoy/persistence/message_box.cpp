@@ -182,6 +182,21 @@ struct message_box::rollback_watch {
   std::atomic<int64_t> store_changes{0};
   /// See message_box_stats::write_latency_us. Updated on the loop thread only.
   std::atomic<int64_t> write_latency_us{0};
+  /// The latency histogram: one counter per bucket of latency_bounds_ms, then +Inf.
+  std::vector<std::atomic<int64_t>> latency_buckets =
+    std::vector<std::atomic<int64_t>>(latency_bounds_ms.size() + 1);
+  std::atomic<int64_t> latency_sum_us{0};
+  /// The server the last new connection found (under mtx), and how often that changed.
+  std::string last_server;
+  std::atomic<int64_t> servers_changed{0};
+
+  void record_latency(int64_t us) {
+    size_t i = 0;
+    while (i < latency_bounds_ms.size() && static_cast<double>(us) > latency_bounds_ms[i] * 1000)
+      ++i;
+    latency_buckets[i].fetch_add(1, std::memory_order_relaxed);
+    latency_sum_us.fetch_add(us, std::memory_order_relaxed);
+  }
 };
 
 message_box::message_box(message_box_config config)
@@ -229,6 +244,14 @@ message_box_stats message_box::stats() const {
   out.grouped_writes = group_->writes.load();
   out.largest_group = group_->largest.load();
   out.write_latency_us = watch_->write_latency_us.load();
+  int64_t cumulative = 0;
+  for (const auto& bucket : watch_->latency_buckets) {
+    cumulative += bucket.load(std::memory_order_relaxed);
+    out.latency_le.push_back(cumulative);
+  }
+  out.points_acknowledged = cumulative;
+  out.latency_sum_us = watch_->latency_sum_us.load(std::memory_order_relaxed);
+  out.servers_changed = watch_->servers_changed.load();
   return out;
 }
 
@@ -246,6 +269,9 @@ void message_box::on_store_seen(const std::vector<redis_value>& replies,
   std::function<void(const rollback_report&)> listener;
   {
     std::lock_guard<std::mutex> guard(watch_->mtx);
+    if (!watch_->last_server.empty() && watch_->last_server != server.address())
+      watch_->servers_changed += 1;
+    watch_->last_server = server.address();
     if (watch_->store_id.empty())
       return; // not prepared yet: nothing acknowledged to lose
     const auto& fields = replies.front();
@@ -529,6 +555,8 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
     ewma.store(ewma.load(std::memory_order_relaxed) + (took - ewma.load(std::memory_order_relaxed)) / 8,
                std::memory_order_relaxed);
     auto status = classify(v);
+    if (status == store_status::ok)
+      watch_->record_latency(took);
     if (status == store_status::ok && v.kind == redis_value::type::integer)
       remember_commit(v.integer, id);
     if (v.is_error() && v.str.find("Function not found") != std::string::npos)
@@ -778,6 +806,12 @@ void message_box::host_lease(const std::string& host, const std::string& node,
   take_lease(*commands_, keys_.host_lease(host), node, ttl, std::move(done));
 }
 
+std::string message_box::record_admin(const std::string& node, const std::string& address,
+                                      std::chrono::milliseconds timeout) {
+  auto v = commands_->run({"HSET", keys_.node(node), "admin", address}, timeout);
+  return v.is_error() ? v.str : std::string{};
+}
+
 void message_box::publish_tree(const std::string& node, std::string tree_json) {
   commands_->command({"HSET", keys_.node(node), "tree", std::move(tree_json)}, [](redis_value v) {
     if (v.is_error())
@@ -904,11 +938,11 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
     n.lease_expires_ms = to_number<int64_t>(names.elements[i + 1].str);
     out.push_back(std::move(n));
     reads.push_back({"HMGET", keys_.node(out.back().name), "status", "hosts", "heartbeat", "load",
-                     "generation", "throttle", "tree"});
+                     "generation", "throttle", "tree", "admin"});
   }
   auto records = commands_->run_all(std::move(reads), timeout);
   for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].is_error() || records[i].elements.size() != 7) {
+    if (records[i].is_error() || records[i].elements.size() != 8) {
       view.error = records[i].is_error() ? records[i].str : "unexpected node record";
       out.clear();
       return view;
@@ -921,6 +955,7 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
     out[i].generation = to_number<int64_t>(f[4].str);
     out[i].throttle = f[5].str;
     out[i].tree = f[6].str;
+    out[i].admin = f[7].str;
   }
   return view;
 }

@@ -63,7 +63,18 @@ struct message_box_stats {
   /// Persistence points' latency, from the call to the acknowledgement (including any WAIT),
   /// as an exponentially weighted moving average (weight 1/8 for each new point).
   int64_t write_latency_us = 0;
+  /// Persistence points acknowledged, and their latencies as a cumulative histogram:
+  /// `latency_le[i]` counts points acknowledged within `latency_bounds_ms[i]` (the last
+  /// bucket is +Inf, equal to `points_acknowledged`); `latency_sum_us` is their total.
+  int64_t points_acknowledged = 0;
+  std::vector<int64_t> latency_le;
+  int64_t latency_sum_us = 0;
+  /// Connections that found a different server than the one before (a failover followed).
+  int64_t servers_changed = 0;
 };
+
+/// The upper bounds (ms) of the persistence latency histogram's buckets, before +Inf.
+inline const std::vector<double> latency_bounds_ms{0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500};
 
 /// One entry of a host queue (a Redis Stream entry).
 struct queue_entry {
@@ -219,6 +230,10 @@ public:
   /// Records `node`'s supervision tree (JSON text) in its node record, for `convoy tree`.
   void publish_tree(const std::string& node, std::string tree_json);
 
+  /// Records where `node`'s admin endpoint listens. Blocking; returns an error or "".
+  std::string record_admin(const std::string& node, const std::string& address,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
   /// One planned take-over: `target`'s instance of `host` takes what `dead` left pending.
   struct relocation {
     std::string dead, host, target;
@@ -259,6 +274,7 @@ public:
     std::string name, status, hosts;
     std::string throttle; ///< JSON object: host -> {cause, since_ms}, for throttled hosts
     std::string tree;     ///< JSON: the node's supervision tree as it last published it
+    std::string admin;    ///< host:port of its admin endpoint ("" = none)
     int64_t lease_expires_ms = 0, heartbeat_ms = 0, load = 0, generation = 0;
   };
   /// The membership as the MessageBox holds it.

@@ -129,7 +129,8 @@ struct queue_reader {
   void take_over(caf::event_based_actor* self, const std::string& dead, size_t count) {
     auto hdl = caf::actor_cast<caf::actor>(self);
     svc->box->take_over(host, dead, svc->config->name, count,
-                        [hdl, dead, count, host = host](std::vector<queue_entry> entries,
+                        [hdl, dead, count, host = host, observed = svc->observed](
+                          std::vector<queue_entry> entries,
                                                         std::string error) {
                           if (!error.empty()) {
                             spdlog::warn("host {}: taking over from {} failed: {}", host, dead,
@@ -139,6 +140,7 @@ struct queue_reader {
                           if (!entries.empty())
                             spdlog::info("host {}: took over {} messages of dead node {}", host,
                                          entries.size(), dead);
+                          observed->messages_taken_over += static_cast<int64_t>(entries.size());
                           bool more = entries.size() == count;
                           caf::anon_send(hdl, entries_atom::value, std::move(entries),
                                          std::string{}, false, true);

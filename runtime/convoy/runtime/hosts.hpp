@@ -36,6 +36,31 @@ private:
   std::map<std::string, caf::actor> hosts_;
 };
 
+/// What a node observes of itself, for its admin endpoint (`/readyz`, `/metrics`, the tree).
+/// Thread-safe.
+struct node_observations {
+  /// Wall-clock ms of the last heartbeat the MessageBox acknowledged (0: none yet).
+  std::atomic<int64_t> heartbeat_ok_ms{0};
+  /// Messages this node's hosts took over from dead nodes (relocations carried out).
+  std::atomic<int64_t> messages_taken_over{0};
+  /// Whether this node holds the cluster supervisor's lease.
+  std::atomic<bool> cluster_supervisor{false};
+
+  void set_tree(std::string json) {
+    std::lock_guard<std::mutex> guard(mtx_);
+    tree_ = std::move(json);
+  }
+  /// The supervision tree as last described ("" before the first description).
+  std::string tree() const {
+    std::lock_guard<std::mutex> guard(mtx_);
+    return tree_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::string tree_;
+};
+
 /// What every host instance of a node shares.
 struct host_services {
   const node_config* config = nullptr;
@@ -45,6 +70,7 @@ struct host_services {
   std::shared_ptr<std::atomic<size_t>> instances_in_memory = std::make_shared<std::atomic<size_t>>(0);
   std::shared_ptr<host_directory> directory = std::make_shared<host_directory>();
   std::shared_ptr<throttle_board> throttle = std::make_shared<throttle_board>();
+  std::shared_ptr<node_observations> observed = std::make_shared<node_observations>();
 };
 
 /// The receive host: turns `submit` messages of its queue into new orchestration instances

@@ -126,9 +126,9 @@ void tick(membership_actor* self) {
             if (hosts.contains(host))
               hosts[host]["single_active_epoch"] = c.epoch;
           auto text = json{{"tree", to_json(d)}, {"hosts", std::move(hosts)}}.dump();
-          spdlog::debug("membership: supervision tree described ({} bytes)", text.size());
           if (text == st.published_tree)
             return;
+          st.svc->observed->set_tree(text);
           st.published_tree = text;
           st.svc->box->publish_tree(st.svc->config->name, std::move(text));
         },
@@ -302,6 +302,7 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
         return;
       }
       st.svc->throttle->set_backlog(backlog);
+      st.svc->observed->heartbeat_ok_ms = wall_clock_ms();
       if (code == 1 && !st.joined)
         spdlog::info("membership: node {} joined the cluster", name);
       if (code == 2) {
@@ -330,6 +331,7 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
       }
       st.supervising = held;
       st.epoch = epoch;
+      st.svc->observed->cluster_supervisor = held;
       if (!held) {
         for (auto& [node, peer] : st.peers)
           self->demonitor(peer);

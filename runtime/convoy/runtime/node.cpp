@@ -1,5 +1,6 @@
 #include "convoy/runtime/node.hpp"
 
+#include "convoy/runtime/admin.hpp"
 #include "convoy/runtime/cluster_link.hpp"
 #include "convoy/runtime/hosts.hpp"
 #include "convoy/runtime/membership.hpp"
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <map>
 
 namespace convoy::runtime {
@@ -25,6 +27,7 @@ struct node::impl {
   std::shared_ptr<host_services> svc;
   /// The node supervisor: the root of this node's supervision tree.
   caf::actor root;
+  std::unique_ptr<admin_server> admin;
   /// What peers connect to over the cluster link (when it is on).
   caf::actor agent;
   /// Cleared when the root exits for any reason but a stop.
@@ -162,6 +165,22 @@ std::string node::start() {
     stop();
     return "node " + config_.name + ": its supervision tree did not start: " + failed;
   }
+  if (!config_.admin_listen.empty()) {
+    auto token = config_.admin_token_env.empty() ? nullptr
+                                                 : std::getenv(config_.admin_token_env.c_str());
+    impl_->admin = std::make_unique<admin_server>(svc, [serving = impl_->serving] {
+      return serving->load();
+    });
+    auto bound = impl_->admin->start(config_.admin_listen, token ? token : "");
+    if (bound.rfind("error: ", 0) == 0) {
+      stop();
+      return "node " + config_.name + ": " + bound.substr(7);
+    }
+    if (auto err = box_->record_admin(config_.name, bound); !err.empty())
+      spdlog::warn("node {}: could not record its admin address: {}", config_.name, err);
+    spdlog::info("node {} serves its admin endpoint and dashboard at http://{}/", config_.name,
+                 bound);
+  }
   spdlog::info("node {} running hosts [{}]{} against the MessageBox at {} (prefix '{}')",
                config_.name, fmt::join(config_.hosts, ", "),
                config_.single_active.empty()
@@ -202,6 +221,8 @@ caf::actor node::host_actor(const std::string& host) const {
 void node::stop() {
   if (!impl_)
     return;
+  if (impl_->admin)
+    impl_->admin->stop();
   // The node supervisor stops its children in reverse start order, each within its shutdown
   // timeout: membership first (it stops renewing the leases), then the hosts.
   if (impl_->root) {

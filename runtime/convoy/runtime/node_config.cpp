@@ -98,6 +98,11 @@ std::string validate(const node_config& cfg) {
   if (cfg.link_enabled() && (cfg.link.key.empty() || cfg.link.ca.empty()))
     return std::string("cluster.") + (cfg.link.key.empty() ? "key" : "ca")
            + " is missing: the cluster link needs certificate, key and ca";
+  if (!cfg.admin_listen.empty() && !parse_listen_address(cfg.admin_listen))
+    return "admin.listen '" + cfg.admin_listen + "' is not host:port (port 0: any free one; "
+           "\"\" turns the endpoint off)";
+  if (!cfg.admin_token_env.empty() && std::getenv(cfg.admin_token_env.c_str()) == nullptr)
+    return "admin.token_env names " + cfg.admin_token_env + ", which is not set";
   if (!parse_listen_address(cfg.link_listen))
     return "cluster.listen '" + cfg.link_listen + "' is not host:port (port 0: any free one)";
   static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error"};
@@ -288,7 +293,7 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   // CONVOY_MESSAGEBOX_DURABILITY=replicated. CONVOY_* variables of other sections (such as
   // CONVOY_REDIS for the CLI) are not configuration and are left alone.
   static const std::set<std::string> sections{"node",       "messagebox", "timing", "send",
-                                              "processing", "throttling", "cluster"};
+                                              "processing", "throttling", "cluster", "admin"};
   for (const auto& [name, value] : sources.environment) {
     auto rest = name.substr(7);
     auto sep = rest.find('_');
@@ -349,6 +354,8 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   r.get("cluster.listen", cfg.link_listen);
   r.get_ms("cluster.heartbeat_ms", cfg.link.heartbeat_interval);
   r.get_ms("cluster.connection_timeout_ms", cfg.link.connection_timeout);
+  r.get("admin.listen", cfg.admin_listen);
+  r.get("admin.token_env", cfg.admin_token_env);
   if (!r.error().empty())
     return r.error();
   if (auto err = r.unknown_key(); !err.empty())
@@ -412,6 +419,7 @@ std::string dump_config(const node_config& cfg) {
                             {"listen", cfg.link_listen},
                             {"heartbeat_ms", cfg.link.heartbeat_interval.count()},
                             {"connection_timeout_ms", cfg.link.connection_timeout.count()}}},
+    {"admin", toml::table{{"listen", cfg.admin_listen}, {"token_env", cfg.admin_token_env}}},
     {"throttling", toml::table{{"memory_mb", static_cast<int64_t>(cfg.throttling.memory_mb)},
                                {"backlog", cfg.throttling.backlog},
                                {"persistence_latency_ms",

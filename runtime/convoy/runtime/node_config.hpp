@@ -70,6 +70,12 @@ struct node_config {
   std::string link_listen = "127.0.0.1:0";
 
   bool link_enabled() const { return !link.certificate.empty(); }
+
+  /// The admin endpoint (TOML: `[admin]`; see admin.hpp): "host:port" (port 0: any free
+  /// one; the bound address is logged and recorded in the node record), "" = off.
+  std::string admin_listen = "127.0.0.1:0";
+  /// The variable holding the admin endpoint's bearer token ("" = no token needed).
+  std::string admin_token_env;
 };
 
 /// The three host names a node knows in this version.
