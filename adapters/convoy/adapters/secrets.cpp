@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <system_error>
 
 #include <fcntl.h>
@@ -594,12 +595,34 @@ std::optional<secret> unseal(const key_ring& ring, std::string_view envelope,
 
 // -- credential_store -------------------------------------------------------
 
+/// Readers take a snapshot under the mutex and decrypt without it; a swap never waits for
+/// a Redis round trip.
+struct credential_store::shared_keys {
+  std::mutex mutex;
+  std::shared_ptr<const key_ring> ring;
+};
+
 credential_store::credential_store(fs::path key_file, key_ring ring,
                                    persistence::redis_connection& redis, std::string hash_key)
   : key_file_(std::move(key_file)),
-    ring_(std::move(ring)),
+    keys_(std::make_unique<shared_keys>()),
     redis_(&redis),
     hash_key_(std::move(hash_key)) {
+  use_keys(std::make_shared<const key_ring>(std::move(ring)));
+}
+
+credential_store::credential_store(credential_store&&) noexcept = default;
+credential_store& credential_store::operator=(credential_store&&) noexcept = default;
+credential_store::~credential_store() = default;
+
+std::shared_ptr<const key_ring> credential_store::keys() const {
+  std::lock_guard guard(keys_->mutex);
+  return keys_->ring;
+}
+
+void credential_store::use_keys(std::shared_ptr<const key_ring> ring) const {
+  std::lock_guard guard(keys_->mutex);
+  keys_->ring = std::move(ring);
 }
 
 std::variant<credential_store, std::string>
@@ -629,8 +652,18 @@ std::optional<secret> credential_store::get(std::string_view name, std::string& 
     error = quoted + " is larger than any value Convoy writes; it was not stored by Convoy";
     return std::nullopt;
   }
+  auto ring = keys();
   std::string why;
-  auto value = unseal(ring_, reply.str, name, why);
+  auto value = unseal(*ring, reply.str, name, why);
+  auto id = envelope_key_id(reply.str);
+  if (!value && !id.empty() && !ring->find(id)) {
+    // Rotated or restored since we loaded the file? Then the file has the key now.
+    if (auto reloaded = load_key_file(key_file_); std::holds_alternative<key_ring>(reloaded)
+                                                   && std::get<key_ring>(reloaded).find(id)) {
+      use_keys(std::make_shared<const key_ring>(std::move(std::get<key_ring>(reloaded))));
+      value = unseal(*keys(), reply.str, name, why);
+    }
+  }
   if (!value)
     error = quoted + " " + why + " [key file " + key_file_.string() + "]";
   return value;
@@ -642,18 +675,19 @@ std::string credential_store::set(std::string_view name, std::string_view value)
   if (value.size() > max_credential_bytes)
     return "the value of credential '" + std::string(name) + "' has " + std::to_string(value.size())
            + " bytes; at most " + std::to_string(max_credential_bytes) + " are allowed";
-  auto envelope = seal(ring_.current, value, name);
+  auto ring = keys();
+  auto envelope = seal(ring->current, value, name);
   if (!envelope)
     return "OpenSSL could not encrypt credential '" + std::string(name) + "'";
   std::vector<std::string> argv{"EVAL", set_script, "1", hash_key_, std::string(name),
-                                std::move(*envelope), ring_.current.id};
-  for (const auto& k : ring_.retired)
+                                std::move(*envelope), ring->current.id};
+  for (const auto& k : ring->retired)
     argv.push_back(k.id);
   auto reply = redis_->run(std::move(argv));
   if (reply.is_error() && reply.str.rfind("CONVOYKEY ", 0) == 0)
     return "the credentials in " + hash_key_ + " are sealed with master key "
            + reply.str.substr(10) + ", which key file " + key_file_.string()
-           + " does not hold (it holds " + ring_.describe()
+           + " does not hold (it holds " + ring->describe()
            + "): restore the current key here with convoy secret restore";
   if (reply.is_error() || reply.integer != 1)
     return redis_failure(*redis_, "store credential '" + std::string(name) + "'", reply);
@@ -732,7 +766,8 @@ std::variant<credential_store::rotation, std::string> credential_store::rotate()
     next.retired.push_back(std::move(k));
   if (auto err = replace_key_file(key_file_, next); !err.empty())
     return "rotation stopped before changing anything: " + err;
-  ring_ = std::move(next);
+  use_keys(std::make_shared<const key_ring>(std::move(next)));
+  auto ring = keys();
   auto stopped = "; key file " + key_file_.string() + " holds the new key " + done.new_id
                  + " and the old ones as retired, so every value still decrypts: fix that"
                    " and run convoy secret rotate again";
@@ -750,8 +785,8 @@ std::variant<credential_store::rotation, std::string> credential_store::rotate()
       if (name == key_id_field)
         continue;
       std::string why;
-      auto value = unseal(ring_, envelope, name, why);
-      auto resealed = value ? seal(ring_.current, value->view(), name) : std::nullopt;
+      auto value = unseal(*ring, envelope, name, why);
+      auto resealed = value ? seal(ring->current, value->view(), name) : std::nullopt;
       if (!resealed)
         return "rotation stopped, nothing re-encrypted: credential '" + name + "' "
                + (value ? "could not be encrypted again" : why) + stopped;
@@ -763,10 +798,12 @@ std::variant<credential_store::rotation, std::string> credential_store::rotate()
       return "rotation stopped: " + redis_failure(*redis_, "re-encrypt " + hash_key_, reply)
              + stopped;
     if (reply.integer == 1) {
-      ring_.retired.clear();
-      if (auto err = replace_key_file(key_file_, ring_); !err.empty())
+      key_ring final_ring{master_key{ring->current.id, secret(std::string(ring->current.key.view()))},
+                          {}};
+      if (auto err = replace_key_file(key_file_, final_ring); !err.empty())
         return "the credentials were re-encrypted with key " + done.new_id
                + ", but dropping the retired keys from the key file failed: " + err;
+      use_keys(std::make_shared<const key_ring>(std::move(final_ring)));
       return done;
     }
     // Someone changed a credential between our read and our swap: read again.

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -154,9 +155,17 @@ struct credential_info {
 /// Blocking: every call waits for Redis (use it from the CLI, from start-up, or from an
 /// adapter's own thread, never from a CAF worker). It sends single commands and Lua scripts
 /// only, never MULTI/WATCH, so it can share a connection with other users, e.g.
-/// `message_box::commands()`.
+/// `message_box::commands()`. `get` may be called from several threads at once.
+///
+/// A long-running process keeps its store open across rotations: when a value names a key
+/// the store does not hold, `get` reads the key file again once (a rotation here, or a
+/// `convoy secret restore` after a rotation elsewhere, has replaced it) and retries.
 class credential_store {
 public:
+  credential_store(credential_store&&) noexcept;
+  credential_store& operator=(credential_store&&) noexcept;
+  ~credential_store();
+
   /// Loads `key_file` and binds to `{prefix}secrets` through `redis`, which must outlive
   /// the store. Returns the store or an error naming the key file.
   static std::variant<credential_store, std::string>
@@ -191,16 +200,21 @@ public:
   /// new key: every other machine needs it too (`convoy secret backup` / `restore`).
   std::variant<rotation, std::string> rotate();
 
-  const key_ring& keys() const noexcept { return ring_; }
+  /// The keys in use (a snapshot: a rotation or a reload in `get` swaps in new ones).
+  std::shared_ptr<const key_ring> keys() const;
   const std::filesystem::path& key_file() const noexcept { return key_file_; }
   const std::string& hash_key() const noexcept { return hash_key_; }
 
 private:
+  struct shared_keys;
+
   credential_store(std::filesystem::path key_file, key_ring ring,
                    persistence::redis_connection& redis, std::string hash_key);
 
+  void use_keys(std::shared_ptr<const key_ring> ring) const;
+
   std::filesystem::path key_file_;
-  key_ring ring_;
+  std::unique_ptr<shared_keys> keys_;
   persistence::redis_connection* redis_;
   std::string hash_key_;
 };
