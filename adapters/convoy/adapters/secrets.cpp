@@ -625,6 +625,16 @@ void credential_store::use_keys(std::shared_ptr<const key_ring> ring) const {
   keys_->ring = std::move(ring);
 }
 
+bool credential_store::reload_for(std::string_view id) const {
+  // Rotated or restored since we loaded the file? Then the file has the key now.
+  auto reloaded = load_key_file(key_file_);
+  auto ring = std::get_if<key_ring>(&reloaded);
+  if (!ring || !ring->find(id))
+    return false;
+  use_keys(std::make_shared<const key_ring>(std::move(*ring)));
+  return true;
+}
+
 std::variant<credential_store, std::string>
 credential_store::open(const fs::path& key_file, persistence::redis_connection& redis,
                        const std::string& prefix) {
@@ -656,14 +666,8 @@ std::optional<secret> credential_store::get(std::string_view name, std::string& 
   std::string why;
   auto value = unseal(*ring, reply.str, name, why);
   auto id = envelope_key_id(reply.str);
-  if (!value && !id.empty() && !ring->find(id)) {
-    // Rotated or restored since we loaded the file? Then the file has the key now.
-    if (auto reloaded = load_key_file(key_file_); std::holds_alternative<key_ring>(reloaded)
-                                                   && std::get<key_ring>(reloaded).find(id)) {
-      use_keys(std::make_shared<const key_ring>(std::move(std::get<key_ring>(reloaded))));
-      value = unseal(*keys(), reply.str, name, why);
-    }
-  }
+  if (!value && !id.empty() && !ring->find(id) && reload_for(id))
+    value = unseal(*keys(), reply.str, name, why);
   if (!value)
     error = quoted + " " + why + " [key file " + key_file_.string() + "]";
   return value;
@@ -675,23 +679,28 @@ std::string credential_store::set(std::string_view name, std::string_view value)
   if (value.size() > max_credential_bytes)
     return "the value of credential '" + std::string(name) + "' has " + std::to_string(value.size())
            + " bytes; at most " + std::to_string(max_credential_bytes) + " are allowed";
-  auto ring = keys();
-  auto envelope = seal(ring->current, value, name);
-  if (!envelope)
-    return "OpenSSL could not encrypt credential '" + std::string(name) + "'";
-  std::vector<std::string> argv{"EVAL", set_script, "1", hash_key_, std::string(name),
-                                std::move(*envelope), ring->current.id};
-  for (const auto& k : ring->retired)
-    argv.push_back(k.id);
-  auto reply = redis_->run(std::move(argv));
-  if (reply.is_error() && reply.str.rfind("CONVOYKEY ", 0) == 0)
-    return "the credentials in " + hash_key_ + " are sealed with master key "
-           + reply.str.substr(10) + ", which key file " + key_file_.string()
-           + " does not hold (it holds " + ring->describe()
-           + "): restore the current key here with convoy secret restore";
-  if (reply.is_error() || reply.integer != 1)
-    return redis_failure(*redis_, "store credential '" + std::string(name) + "'", reply);
-  return {};
+  for (bool reloaded = false;; reloaded = true) {
+    auto ring = keys();
+    auto envelope = seal(ring->current, value, name);
+    if (!envelope)
+      return "OpenSSL could not encrypt credential '" + std::string(name) + "'";
+    std::vector<std::string> argv{"EVAL", set_script, "1", hash_key_, std::string(name),
+                                  std::move(*envelope), ring->current.id};
+    for (const auto& k : ring->retired)
+      argv.push_back(k.id);
+    auto reply = redis_->run(std::move(argv));
+    if (reply.is_error() && reply.str.rfind("CONVOYKEY ", 0) == 0) {
+      auto held = reply.str.substr(10);
+      if (!reloaded && reload_for(held))
+        continue; // rotated since we loaded the file: seal again with the new key
+      return "the credentials in " + hash_key_ + " are sealed with master key " + held
+             + ", which key file " + key_file_.string() + " does not hold (it holds "
+             + ring->describe() + "): restore the current key here with convoy secret restore";
+    }
+    if (reply.is_error() || reply.integer != 1)
+      return redis_failure(*redis_, "store credential '" + std::string(name) + "'", reply);
+    return {};
+  }
 }
 
 std::string credential_store::remove(std::string_view name) {

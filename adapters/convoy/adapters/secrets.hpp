@@ -155,11 +155,12 @@ struct credential_info {
 /// Blocking: every call waits for Redis (use it from the CLI, from start-up, or from an
 /// adapter's own thread, never from a CAF worker). It sends single commands and Lua scripts
 /// only, never MULTI/WATCH, so it can share a connection with other users, e.g.
-/// `message_box::commands()`. `get` may be called from several threads at once.
+/// `message_box::commands()`. `get` and `set` may be called from several threads at once.
 ///
-/// A long-running process keeps its store open across rotations: when a value names a key
-/// the store does not hold, `get` reads the key file again once (a rotation here, or a
-/// `convoy secret restore` after a rotation elsewhere, has replaced it) and retries.
+/// A long-running process keeps its store open across rotations: when a value (or, for
+/// `set`, the MessageBox) names a key the store does not hold, it reads the key file again
+/// once (a rotation here, or a `convoy secret restore` after a rotation elsewhere, has
+/// replaced it) and retries.
 class credential_store {
 public:
   credential_store(credential_store&&) noexcept;
@@ -212,6 +213,8 @@ private:
                    persistence::redis_connection& redis, std::string hash_key);
 
   void use_keys(std::shared_ptr<const key_ring> ring) const;
+  /// Reads the key file again and uses it if it holds key `id`; returns whether it did.
+  bool reload_for(std::string_view id) const;
 
   std::filesystem::path key_file_;
   std::unique_ptr<shared_keys> keys_;

@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(credential_names_are_validated) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(secret_wipes_what_it_moves_from) {
+BOOST_AUTO_TEST_CASE(secret_leaves_what_it_moved_from_empty) {
   std::string source = "short";
   ad::secret s(std::move(source));
   BOOST_TEST(s.view() == "short");
