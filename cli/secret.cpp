@@ -42,6 +42,21 @@ int fail(const std::string& message, int code = 1) {
   return code;
 }
 
+/// The exit codes of the other verbs (README, CLI): 2 bad arguments, 3 the MessageBox
+/// failed, 4 no such thing; 1 a problem with the key file or a stored value.
+int fail(const adapters::store_error& error) {
+  switch (error.code) {
+    case adapters::store_errc::invalid_argument:
+      return fail(error.message, 2);
+    case adapters::store_errc::messagebox:
+      return fail(error.message, 3);
+    case adapters::store_errc::not_found:
+      return fail(error.message, 4);
+    default:
+      return fail(error.message, 1);
+  }
+}
+
 /// Reads `fd` up to end of input or, with `one_line`, the first newline, into a buffer
 /// sized up front (growth would leave copies behind). Drops one trailing newline: `echo`
 /// adds it and a bearer token must not carry it. nullopt when longer than `limit`.
@@ -172,10 +187,10 @@ int run_set(const secret_options& o) {
   std::string error;
   auto value = credential_value(o, error);
   if (!value)
-    return fail(error);
+    return fail(error, 2);
   return with_store(o, [&](adapters::credential_store& store) {
-    if (auto err = store.set(o.name, value->view()); !err.empty())
-      return fail(err);
+    if (auto err = store.set(o.name, value->view()))
+      return fail(*err);
     std::cout << "stored credential " << o.name << " (" << value->size()
               << " bytes, master key " << store.keys()->current.id << ")\n";
     return 0;
@@ -184,8 +199,8 @@ int run_set(const secret_options& o) {
 
 int run_remove(const secret_options& o) {
   return with_store(o, [&](adapters::credential_store& store) {
-    if (auto err = store.remove(o.name); !err.empty())
-      return fail(err);
+    if (auto err = store.remove(o.name))
+      return fail(*err);
     std::cout << "removed credential " << o.name << "\n";
     return 0;
   });
@@ -194,7 +209,7 @@ int run_remove(const secret_options& o) {
 int run_list(const secret_options& o) {
   return with_store(o, [&](adapters::credential_store& store) {
     auto listed = store.list();
-    if (auto err = std::get_if<std::string>(&listed))
+    if (auto err = std::get_if<adapters::store_error>(&listed))
       return fail(*err);
     const auto& creds = std::get<std::vector<adapters::credential_info>>(listed);
     if (o.output == "json") {
@@ -223,7 +238,7 @@ int run_list(const secret_options& o) {
 int run_rotate(const secret_options& o) {
   return with_store(o, [&](adapters::credential_store& store) {
     auto done = store.rotate();
-    if (auto err = std::get_if<std::string>(&done))
+    if (auto err = std::get_if<adapters::store_error>(&done))
       return fail(*err);
     const auto& r = std::get<adapters::credential_store::rotation>(done);
     std::cout << "rotated master key " << r.old_id << " -> " << r.new_id << ": re-encrypted "

@@ -5,6 +5,7 @@
 
 #include "convoy/adapters/secrets.hpp"
 #include "convoy/persistence/keys.hpp"
+#include "convoy/test/free_loopback_port.hpp"
 #include "convoy/test/process.hpp"
 #include "convoy/test/redis_server.hpp"
 #include "convoy/test/temp_dir.hpp"
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -109,9 +111,9 @@ struct library_client {
 
 /// The value of `name`, or the error, prefixed "ERROR: ".
 std::string resolve(const ad::credential_store& store, const std::string& name) {
-  std::string error;
+  ad::store_error error;
   auto value = store.get(name, error);
-  return value ? std::string(value->view()) : "ERROR: " + error;
+  return value ? std::string(value->view()) : "ERROR: " + error.message;
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -123,11 +125,17 @@ void check_ok(const command_result& r) {
   BOOST_TEST(r.exit_code == 0);
 }
 
-void check_fails(const command_result& r, const std::string& needle) {
+/// The command ended by itself with `exit_code` and printed `needle`.
+void check_fails(const command_result& r, int exit_code, const std::string& needle) {
   BOOST_TEST_INFO("output:\n" << r.output);
-  BOOST_TEST(r.exit_code != 0);
-  BOOST_TEST(r.exit_code != -1); // ended by itself, not killed at the deadline
+  BOOST_TEST(r.exit_code == exit_code);
+  BOOST_TEST_INFO("output:\n" << r.output);
   BOOST_TEST(contains(r.output, needle));
+}
+
+/// The error a store call returned, or "" if it succeeded.
+std::string message_of(const std::optional<ad::store_error>& error) {
+  return error ? error->message : "";
 }
 
 void check_no_value_in(const std::string& output) {
@@ -146,7 +154,7 @@ BOOST_AUTO_TEST_CASE(init_set_and_list_never_show_a_value) {
   struct stat st{};
   BOOST_REQUIRE(::stat(key_file.c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 07777) == 0600u);
-  check_fails(convoy({"secret", "init"}), "already exists");
+  check_fails(convoy({"secret", "init"}), 1, "already exists");
 
   std::string all_output = init.output;
   auto by_stdin = set_from_stdin("http.orders.token", token_value);
@@ -183,21 +191,23 @@ BOOST_AUTO_TEST_CASE(init_set_and_list_never_show_a_value) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_arguments_and_bad_key_files_are_named) {
-  check_fails(convoy({"secret", "list"}), key_file.string()); // no key file yet
+  check_fails(convoy({"secret", "list"}), 1, key_file.string()); // no key file yet
   check_ok(convoy({"secret", "init"}));
-  check_fails(convoy({"secret", "set", "bad name!"}), "bad name!");
-  check_fails(convoy({"secret", "set", "x", "--from-env", "CONVOY_NO_SUCH_VARIABLE"}),
+  check_fails(convoy({"secret", "set", "bad name!"}), 2, "bad name!");
+  check_fails(convoy({"secret", "set", "x", "--from-env", "CONVOY_NO_SUCH_VARIABLE"}), 2,
               "CONVOY_NO_SUCH_VARIABLE");
-  check_fails(set_from_stdin("empty", ""), "is empty");
-  check_fails(set_from_stdin("huge", std::string(ad::max_credential_bytes + 1, 'x')),
+  check_fails(set_from_stdin("empty", ""), 2, "is empty");
+  check_fails(set_from_stdin("huge", std::string(ad::max_credential_bytes + 1, 'x')), 2,
               "longer than 65536 bytes");
-  check_fails(convoy({"secret", "list", "-o", "yaml"}), "yaml");
-  check_fails(convoy({"secret", "remove", "never-set"}), "never-set");
-  check_fails(convoy({"secret"}), "convoy");
+  check_fails(convoy({"secret", "list", "-o", "yaml"}), 2, "yaml");
+  check_fails(convoy({"secret", "remove", "never-set"}), 4, "never-set");
+  check_fails(convoy({"secret"}), 2, "convoy");
+  auto nowhere = "127.0.0.1:" + std::to_string(convoy::test::free_loopback_port());
+  check_fails(convoy({"secret", "list", "--redis", nowhere}), 3, nowhere);
   BOOST_TEST(redis.command_int({"HLEN", hash}) == 0);
 
   BOOST_REQUIRE(::chmod(key_file.c_str(), 0644) == 0);
-  check_fails(convoy({"secret", "list"}), "mode 0644");
+  check_fails(convoy({"secret", "list"}), 1, "mode 0644");
   auto help = convoy({"secret", "set", "--help"});
   check_ok(help);
   BOOST_TEST(contains(help.output, "example:"));
@@ -240,7 +250,7 @@ BOOST_AUTO_TEST_CASE(rotate_re_encrypts_every_credential) {
   BOOST_TEST(resolve(store, "db.password") == password_value);
   BOOST_TEST(store.keys()->current.id == new_id);
   // A value stored after the rotation is under the new key too.
-  BOOST_TEST(store.set("late", "after") == "");
+  BOOST_TEST(message_of(store.set("late", "after")) == "");
   BOOST_TEST(ad::envelope_key_id(envelope("late")) == new_id);
 }
 
@@ -257,14 +267,14 @@ BOOST_AUTO_TEST_CASE(backup_and_restore_into_a_fresh_key_file) {
   auto fresh = dir.path() / "elsewhere" / "master.key";
   check_fails(convoy({"secret", "restore", backup_file.string(), "--key-file", fresh.string()},
                      {{"CONVOY_SECRET_PASSPHRASE", "not the passphrase"}}),
-              "passphrase is wrong");
+              1, "passphrase is wrong");
   BOOST_TEST(!fs::exists(fresh));
   auto restored =
     convoy({"secret", "restore", backup_file.string(), "--key-file", fresh.string()});
   check_ok(restored);
   check_no_value_in(backup.output + restored.output);
   check_fails(convoy({"secret", "restore", backup_file.string(), "--key-file", fresh.string()}),
-              "--force");
+              1, "--force");
 
   library_client client(redis);
   BOOST_TEST(resolve(client.open(fresh), "http.orders.token") == token_value);
@@ -282,7 +292,7 @@ BOOST_AUTO_TEST_CASE(sets_racing_a_rotation_are_neither_lost_nor_left_under_the_
   auto writer = client.open(key_file);
   auto rotator = client.open(key_file);
   for (int i = 0; i < 50; ++i)
-    BOOST_REQUIRE(writer.set("before-" + std::to_string(i), "old " + std::to_string(i)) == "");
+    BOOST_REQUIRE(!writer.set("before-" + std::to_string(i), "old " + std::to_string(i)));
 
   // The writer keeps the key ring it opened with, so its sets during the rotation are under
   // the old key: the rotation's compare-and-swap must notice them and redo its work; once it
@@ -297,21 +307,22 @@ BOOST_AUTO_TEST_CASE(sets_racing_a_rotation_are_neither_lost_nor_left_under_the_
       after += rotation_done ? 1 : 0;
       auto name = "during-" + std::to_string(i);
       auto value = "value " + std::to_string(i);
-      writer_error = writer.set(name, value);
+      writer_error = message_of(writer.set(name, value));
       written[name] = value;
       std::this_thread::sleep_for(2ms);
     }
   });
-  std::variant<ad::credential_store::rotation, std::string> rotated = std::string("not run");
+  std::variant<ad::credential_store::rotation, ad::store_error> rotated =
+    ad::store_error{ad::store_errc::failed, "not run"};
   // A rotation that keeps losing its swap gives up ("kept changing") leaving every value
   // readable, so trying again is what an operator would do.
-  for (int tries = 0; tries < 50 && std::holds_alternative<std::string>(rotated); ++tries)
+  for (int tries = 0; tries < 50 && std::holds_alternative<ad::store_error>(rotated); ++tries)
     rotated = rotator.rotate();
   rotation_done = true;
   racer.join();
   BOOST_REQUIRE_MESSAGE(writer_error.empty(), writer_error);
-  if (auto err = std::get_if<std::string>(&rotated))
-    BOOST_FAIL("the rotation never succeeded: " << *err);
+  if (auto err = std::get_if<ad::store_error>(&rotated))
+    BOOST_FAIL("the rotation never succeeded: " << err->message);
 
   auto new_id = redis.command({"HGET", hash, "@key"});
   BOOST_TEST(new_id == std::get<ad::credential_store::rotation>(rotated).new_id);
@@ -331,23 +342,32 @@ BOOST_AUTO_TEST_CASE(values_resolve_by_name_and_only_by_their_own_name) {
   check_ok(convoy({"secret", "init"}));
   library_client client(redis);
   auto store = client.open(key_file);
-  BOOST_TEST(store.set("http.orders.token", token_value) == "");
+  BOOST_TEST(message_of(store.set("http.orders.token", token_value)) == "");
   BOOST_TEST(resolve(store, "http.orders.token") == token_value);
 
   // Copied by hand to another name: the name is the associated data, so it fails.
   redis.command({"HSET", hash, "http.billing.token", envelope("http.orders.token")});
   auto moved = resolve(store, "http.billing.token");
   BOOST_TEST(contains(moved, "credential 'http.billing.token' failed authentication"));
+  ad::store_error error;
+  BOOST_TEST(!store.get("http.billing.token", error));
+  BOOST_TEST((error.code == ad::store_errc::tampered));
+  BOOST_TEST(!store.get("missing", error));
+  BOOST_TEST((error.code == ad::store_errc::not_found));
   BOOST_TEST(!contains(moved, token_value));
 
   BOOST_TEST(contains(resolve(store, "missing"), "credential 'missing' does not exist"));
   BOOST_TEST(contains(resolve(store, "bad name"), "is not valid"));
-  BOOST_TEST(contains(store.set("big", std::string(ad::max_credential_bytes + 1, 'x')),
-                      "at most 65536"));
-  BOOST_TEST(store.set("exactly-max", std::string(ad::max_credential_bytes, 'x')) == "");
+  auto big = store.set("big", std::string(ad::max_credential_bytes + 1, 'x'));
+  BOOST_REQUIRE(big);
+  BOOST_TEST(contains(big->message, "at most 65536"));
+  BOOST_TEST((big->code == ad::store_errc::invalid_argument));
+  BOOST_TEST(message_of(store.set("exactly-max", std::string(ad::max_credential_bytes, 'x'))) == "");
   BOOST_TEST(resolve(store, "exactly-max").size() == ad::max_credential_bytes);
 
-  BOOST_TEST(store.remove("http.billing.token") == "");
+  BOOST_TEST(message_of(store.remove("http.billing.token")) == "");
+  auto gone = store.remove("http.billing.token");
+  BOOST_TEST((gone && gone->code == ad::store_errc::not_found));
   auto listed = store.list();
   BOOST_REQUIRE(std::holds_alternative<std::vector<ad::credential_info>>(listed));
   BOOST_TEST(std::get<std::vector<ad::credential_info>>(listed).size() == 2u);
@@ -357,7 +377,7 @@ BOOST_AUTO_TEST_CASE(a_stale_key_file_can_neither_read_nor_write) {
   check_ok(convoy({"secret", "init"}));
   library_client client(redis);
   auto store = client.open(key_file);
-  BOOST_TEST(store.set("http.orders.token", token_value) == "");
+  BOOST_TEST(message_of(store.set("http.orders.token", token_value)) == "");
 
   auto other_file = dir.path() / "other.key";
   check_ok(convoy({"secret", "init", "--key-file", other_file.string()}));
@@ -365,12 +385,17 @@ BOOST_AUTO_TEST_CASE(a_stale_key_file_can_neither_read_nor_write) {
   auto read = resolve(other, "http.orders.token");
   BOOST_TEST(contains(read, "is sealed with master key " + store.keys()->current.id));
   BOOST_TEST(contains(read, other_file.string()));
+  ad::store_error error;
+  BOOST_TEST(!other.get("http.orders.token", error));
+  BOOST_TEST((error.code == ad::store_errc::key_file));
   auto written = other.set("new.one", "value");
-  BOOST_TEST(contains(written, "does not hold"));
+  BOOST_REQUIRE(written);
+  BOOST_TEST(contains(written->message, "does not hold"));
+  BOOST_TEST((written->code == ad::store_errc::key_file));
   BOOST_TEST(redis.command({"HEXISTS", hash, "new.one"}) == "0");
   auto rotated = other.rotate();
-  BOOST_REQUIRE(std::holds_alternative<std::string>(rotated));
-  BOOST_TEST(contains(std::get<std::string>(rotated), "does not hold"));
+  BOOST_REQUIRE(std::holds_alternative<ad::store_error>(rotated));
+  BOOST_TEST(contains(std::get<ad::store_error>(rotated).message, "does not hold"));
   BOOST_TEST(resolve(store, "http.orders.token") == token_value);
 }
 

@@ -339,13 +339,14 @@ end
 return 1
 )lua";
 
-std::string redis_failure(const persistence::redis_connection& redis, const std::string& doing,
+store_error redis_failure(const persistence::redis_connection& redis, const std::string& doing,
                           const persistence::redis_value& reply) {
-  return "cannot " + doing + " at " + redis.endpoint().address() + ": " + reply.to_text();
+  return {store_errc::messagebox,
+          "cannot " + doing + " at " + redis.endpoint().address() + ": " + reply.to_text()};
 }
 
 /// Reads the whole hash: field → envelope, with `@key` among them.
-std::variant<std::map<std::string, std::string>, std::string>
+std::variant<std::map<std::string, std::string>, store_error>
 read_hash(persistence::redis_connection& redis, const std::string& hash_key) {
   auto reply = redis.run({"HGETALL", hash_key});
   if (!reply.is_array())
@@ -645,13 +646,16 @@ credential_store::open(const fs::path& key_file, persistence::redis_connection& 
                           persistence::keys(prefix).secrets());
 }
 
-std::optional<secret> credential_store::get(std::string_view name, std::string& error) const {
-  if (error = check_credential_name(name); !error.empty())
+std::optional<secret> credential_store::get(std::string_view name, store_error& error) const {
+  if (auto bad = check_credential_name(name); !bad.empty()) {
+    error = {store_errc::invalid_argument, std::move(bad)};
     return std::nullopt;
+  }
   auto quoted = "credential '" + std::string(name) + "'";
   auto reply = redis_->run({"HGET", hash_key_, std::string(name)});
   if (reply.is_nil()) {
-    error = quoted + " does not exist in " + hash_key_ + " at " + redis_->endpoint().address();
+    error = {store_errc::not_found, quoted + " does not exist in " + hash_key_ + " at "
+                                      + redis_->endpoint().address()};
     return std::nullopt;
   }
   if (reply.kind != persistence::redis_value::type::string) {
@@ -659,31 +663,40 @@ std::optional<secret> credential_store::get(std::string_view name, std::string& 
     return std::nullopt;
   }
   if (reply.str.size() > max_envelope_bytes) {
-    error = quoted + " is larger than any value Convoy writes; it was not stored by Convoy";
+    error = {store_errc::tampered,
+             quoted + " is larger than any value Convoy writes; it was not stored by Convoy"};
     return std::nullopt;
   }
   auto ring = keys();
   std::string why;
   auto value = unseal(*ring, reply.str, name, why);
   auto id = envelope_key_id(reply.str);
-  if (!value && !id.empty() && !ring->find(id) && reload_for(id))
+  bool unknown_key = !value && !id.empty() && !ring->find(id);
+  if (unknown_key && reload_for(id)) {
+    unknown_key = false;
     value = unseal(*keys(), reply.str, name, why);
+  }
   if (!value)
-    error = quoted + " " + why + " [key file " + key_file_.string() + "]";
+    error = {unknown_key ? store_errc::key_file : store_errc::tampered,
+             quoted + " " + why + " [key file " + key_file_.string() + "]"};
   return value;
 }
 
-std::string credential_store::set(std::string_view name, std::string_view value) {
-  if (auto err = check_credential_name(name); !err.empty())
-    return err;
+std::optional<store_error> credential_store::set(std::string_view name,
+                                                 std::string_view value) {
+  if (auto bad = check_credential_name(name); !bad.empty())
+    return store_error{store_errc::invalid_argument, std::move(bad)};
   if (value.size() > max_credential_bytes)
-    return "the value of credential '" + std::string(name) + "' has " + std::to_string(value.size())
-           + " bytes; at most " + std::to_string(max_credential_bytes) + " are allowed";
+    return store_error{store_errc::invalid_argument,
+                       "the value of credential '" + std::string(name) + "' has "
+                         + std::to_string(value.size()) + " bytes; at most "
+                         + std::to_string(max_credential_bytes) + " are allowed"};
   for (bool reloaded = false;; reloaded = true) {
     auto ring = keys();
     auto envelope = seal(ring->current, value, name);
     if (!envelope)
-      return "OpenSSL could not encrypt credential '" + std::string(name) + "'";
+      return store_error{store_errc::failed,
+                         "OpenSSL could not encrypt credential '" + std::string(name) + "'"};
     std::vector<std::string> argv{"EVAL", set_script, "1", hash_key_, std::string(name),
                                   std::move(*envelope), ring->current.id};
     for (const auto& k : ring->retired)
@@ -693,31 +706,34 @@ std::string credential_store::set(std::string_view name, std::string_view value)
       auto held = reply.str.substr(10);
       if (!reloaded && reload_for(held))
         continue; // rotated since we loaded the file: seal again with the new key
-      return "the credentials in " + hash_key_ + " are sealed with master key " + held
-             + ", which key file " + key_file_.string() + " does not hold (it holds "
-             + ring->describe() + "): restore the current key here with convoy secret restore";
+      return store_error{store_errc::key_file,
+                         "the credentials in " + hash_key_ + " are sealed with master key "
+                           + held + ", which key file " + key_file_.string()
+                           + " does not hold (it holds " + ring->describe()
+                           + "): restore the current key here with convoy secret restore"};
     }
     if (reply.is_error() || reply.integer != 1)
       return redis_failure(*redis_, "store credential '" + std::string(name) + "'", reply);
-    return {};
+    return std::nullopt;
   }
 }
 
-std::string credential_store::remove(std::string_view name) {
-  if (auto err = check_credential_name(name); !err.empty())
-    return err;
+std::optional<store_error> credential_store::remove(std::string_view name) {
+  if (auto bad = check_credential_name(name); !bad.empty())
+    return store_error{store_errc::invalid_argument, std::move(bad)};
   auto reply = redis_->run({"HDEL", hash_key_, std::string(name)});
   if (reply.is_error())
     return redis_failure(*redis_, "remove credential '" + std::string(name) + "'", reply);
   if (reply.integer == 0)
-    return "credential '" + std::string(name) + "' does not exist in " + hash_key_ + " at "
-           + redis_->endpoint().address();
-  return {};
+    return store_error{store_errc::not_found, "credential '" + std::string(name)
+                                                + "' does not exist in " + hash_key_ + " at "
+                                                + redis_->endpoint().address()};
+  return std::nullopt;
 }
 
-std::variant<std::vector<credential_info>, std::string> credential_store::list() const {
+std::variant<std::vector<credential_info>, store_error> credential_store::list() const {
   auto hash = read_hash(*redis_, hash_key_);
-  if (auto err = std::get_if<std::string>(&hash))
+  if (auto err = std::get_if<store_error>(&hash))
     return std::move(*err);
   std::vector<credential_info> out;
   for (const auto& [name, envelope] : std::get<0>(hash)) {
@@ -749,32 +765,36 @@ std::variant<std::vector<credential_info>, std::string> credential_store::list()
 // Concurrent rotations on this machine are serialized by a lock file; one on another machine
 // fails its swap, then cannot read our new values with its stale file and stops, changing
 // nothing in Redis.
-std::variant<credential_store::rotation, std::string> credential_store::rotate() {
+std::variant<credential_store::rotation, store_error> credential_store::rotate() {
+  auto key_file_error = [](std::string message) {
+    return store_error{store_errc::key_file, std::move(message)};
+  };
   key_file_lock lock(key_file_);
   if (!lock.error().empty())
-    return lock.error();
+    return key_file_error(lock.error());
   // Under the lock, re-read: another rotation may have finished since `open`.
   auto loaded = load_key_file(key_file_);
   if (auto err = std::get_if<std::string>(&loaded))
-    return std::move(*err);
+    return key_file_error(std::move(*err));
   auto old_ring = std::move(std::get<key_ring>(loaded));
   auto held = redis_->run({"HGET", hash_key_, key_id_field});
   if (held.is_error())
     return redis_failure(*redis_, "read " + hash_key_, held);
   if (!held.is_nil() && !old_ring.find(held.str))
-    return "the credentials in " + hash_key_ + " are sealed with master key " + held.str
-           + ", which key file " + key_file_.string() + " does not hold (it holds "
-           + old_ring.describe() + "): restore the current key here before rotating";
+    return key_file_error("the credentials in " + hash_key_ + " are sealed with master key "
+                          + held.str + ", which key file " + key_file_.string()
+                          + " does not hold (it holds " + old_ring.describe()
+                          + "): restore the current key here before rotating");
   auto fresh = master_key::generate();
   if (!fresh)
-    return "OpenSSL's random generator failed";
+    return store_error{store_errc::failed, "OpenSSL's random generator failed"};
   rotation done{old_ring.current.id, fresh->id, 0};
   key_ring next{std::move(*fresh), {}};
   next.retired.push_back(std::move(old_ring.current));
   for (auto& k : old_ring.retired)
     next.retired.push_back(std::move(k));
   if (auto err = replace_key_file(key_file_, next); !err.empty())
-    return "rotation stopped before changing anything: " + err;
+    return key_file_error("rotation stopped before changing anything: " + err);
   use_keys(std::make_shared<const key_ring>(std::move(next)));
   auto ring = keys();
   auto stopped = "; key file " + key_file_.string() + " holds the new key " + done.new_id
@@ -782,8 +802,8 @@ std::variant<credential_store::rotation, std::string> credential_store::rotate()
                    " and run convoy secret rotate again";
   for (int attempt = 0; attempt < 10; ++attempt) {
     auto hash = read_hash(*redis_, hash_key_);
-    if (auto err = std::get_if<std::string>(&hash))
-      return "rotation stopped: " + *err + stopped;
+    if (auto err = std::get_if<store_error>(&hash))
+      return store_error{err->code, "rotation stopped: " + err->message + stopped};
     auto& fields = std::get<0>(hash);
     std::vector<std::string> argv{"EVAL", rotate_script, "1", hash_key_,
                                   std::to_string(fields.size())};
@@ -797,27 +817,32 @@ std::variant<credential_store::rotation, std::string> credential_store::rotate()
       auto value = unseal(*ring, envelope, name, why);
       auto resealed = value ? seal(ring->current, value->view(), name) : std::nullopt;
       if (!resealed)
-        return "rotation stopped, nothing re-encrypted: credential '" + name + "' "
-               + (value ? "could not be encrypted again" : why) + stopped;
+        return store_error{value ? store_errc::failed : store_errc::tampered,
+                           "rotation stopped, nothing re-encrypted: credential '" + name + "' "
+                             + (value ? "could not be encrypted again" : why) + stopped};
       argv.insert(argv.end(), {name, envelope, std::move(*resealed)});
       ++done.credentials;
     }
     auto reply = redis_->run(std::move(argv), std::chrono::seconds(30));
-    if (reply.is_error())
-      return "rotation stopped: " + redis_failure(*redis_, "re-encrypt " + hash_key_, reply)
-             + stopped;
+    if (reply.is_error()) {
+      auto err = redis_failure(*redis_, "re-encrypt " + hash_key_, reply);
+      return store_error{err.code, "rotation stopped: " + err.message + stopped};
+    }
     if (reply.integer == 1) {
       key_ring final_ring{master_key{ring->current.id, secret(std::string(ring->current.key.view()))},
                           {}};
       if (auto err = replace_key_file(key_file_, final_ring); !err.empty())
-        return "the credentials were re-encrypted with key " + done.new_id
-               + ", but dropping the retired keys from the key file failed: " + err;
+        return key_file_error("the credentials were re-encrypted with key " + done.new_id
+                              + ", but dropping the retired keys from the key file failed: "
+                              + err);
       use_keys(std::make_shared<const key_ring>(std::move(final_ring)));
       return done;
     }
     // Someone changed a credential between our read and our swap: read again.
   }
-  return "rotation stopped: the credentials kept changing during 10 attempts" + stopped;
+  return store_error{store_errc::failed,
+                     "rotation stopped: the credentials kept changing during 10 attempts"
+                       + stopped};
 }
 
 } // namespace convoy::adapters

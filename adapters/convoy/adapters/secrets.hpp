@@ -22,6 +22,7 @@
 #include "convoy/persistence/redis_client.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -143,6 +144,31 @@ std::optional<secret> unseal(const key_ring& ring, std::string_view envelope,
 /// The key id an envelope names, or "" if it is not an envelope.
 std::string envelope_key_id(std::string_view envelope);
 
+/// What kind of problem a `credential_store` call met (the CLI maps them to exit codes).
+enum class store_errc : uint8_t {
+  /// A bad credential name or a value over `max_credential_bytes`.
+  invalid_argument,
+  /// The credential does not exist.
+  not_found,
+  /// The key file is missing, unreadable, readable by others, damaged or could not be
+  /// written, or does not hold the key the MessageBox's credentials are under.
+  key_file,
+  /// A stored value failed authentication or is not an envelope: altered, or moved from
+  /// another name.
+  tampered,
+  /// Redis could not be reached or answered with an error (for a write: outcome unknown).
+  messagebox,
+  /// OpenSSL failed, or a rotation kept losing its compare-and-swap to concurrent writes.
+  failed,
+};
+
+/// A `credential_store` error: its kind, and one line naming the credential or file and the
+/// problem (never a value).
+struct store_error {
+  store_errc code;
+  std::string message;
+};
+
 /// What `credential_store::list` reports of one credential: never its value.
 struct credential_info {
   std::string name;
@@ -168,7 +194,7 @@ public:
   ~credential_store();
 
   /// Loads `key_file` and binds to `{prefix}secrets` through `redis`, which must outlive
-  /// the store. Returns the store or an error naming the key file.
+  /// the store. Returns the store or an error naming the key file (a `store_errc::key_file`).
   static std::variant<credential_store, std::string>
   open(const std::filesystem::path& key_file, persistence::redis_connection& redis,
        const std::string& prefix = "convoy:");
@@ -176,18 +202,18 @@ public:
   /// The value of credential `name`, or nullopt with `error` naming the credential and the
   /// problem: missing, sealed with a key this file does not hold, tampered with, or Redis
   /// unreachable.
-  std::optional<secret> get(std::string_view name, std::string& error) const;
+  std::optional<secret> get(std::string_view name, store_error& error) const;
 
   /// Stores `value` under `name` (replacing an older value). Refuses a bad name, a value
   /// over `max_credential_bytes`, and a MessageBox whose credentials are under a key this
-  /// file does not hold. Returns "" or an error.
-  std::string set(std::string_view name, std::string_view value);
+  /// file does not hold. Returns nullopt on success.
+  std::optional<store_error> set(std::string_view name, std::string_view value);
 
-  /// Deletes credential `name`. Returns "" or an error (also when it does not exist).
-  std::string remove(std::string_view name);
+  /// Deletes credential `name` (`not_found` when there is none). Returns nullopt on success.
+  std::optional<store_error> remove(std::string_view name);
 
   /// Every credential's name, key id and length, sorted by name; or an error.
-  std::variant<std::vector<credential_info>, std::string> list() const;
+  std::variant<std::vector<credential_info>, store_error> list() const;
 
   /// What `rotate` did.
   struct rotation {
@@ -199,7 +225,7 @@ public:
   /// Generates a new master key and re-encrypts every credential with it, atomically
   /// (see the crash-safety argument in secrets.cpp). Afterwards the key file holds only the
   /// new key: every other machine needs it too (`convoy secret backup` / `restore`).
-  std::variant<rotation, std::string> rotate();
+  std::variant<rotation, store_error> rotate();
 
   /// The keys in use (a snapshot: a rotation or a reload in `get` swaps in new ones).
   std::shared_ptr<const key_ring> keys() const;
