@@ -187,49 +187,6 @@ secret key_file_text(const key_ring& ring) {
   return secret(std::move(out));
 }
 
-std::variant<key_ring, std::string> parse_key_file(std::string_view text,
-                                                   const std::string& where) {
-  auto bad = [&](const std::string& why) { return where + " is not a Convoy key file: " + why; };
-  if (text.substr(0, key_file_header.size()) != key_file_header)
-    return bad("its first line is not '" + std::string(key_file_header.substr(0, 25)) + "'");
-  text.remove_prefix(key_file_header.size());
-  key_ring ring;
-  bool have_current = false;
-  for (int line_no = 2; !text.empty(); ++line_no) {
-    auto end = text.find('\n');
-    if (end == std::string_view::npos)
-      return bad("line " + std::to_string(line_no) + " does not end with a newline");
-    auto line = text.substr(0, end);
-    text.remove_prefix(end + 1);
-    auto sp1 = line.find(' ');
-    auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos)
-      return bad("line " + std::to_string(line_no) + " is not 'current|retired ID KEY'");
-    auto role = line.substr(0, sp1);
-    auto id = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    auto key = unbase64(line.substr(sp2 + 1));
-    if ((role != "current" && role != "retired") || !is_key_id(id))
-      return bad("line " + std::to_string(line_no) + " is not 'current|retired ID KEY'");
-    if (!key || key->size() != key_bytes)
-      return bad("line " + std::to_string(line_no) + " does not hold a 32-byte base64 key");
-    if (master_key::id_of(key->view()) != id)
-      return bad("the key on line " + std::to_string(line_no) + " does not match its id "
-                 + std::string(id) + " (the file is damaged)");
-    if (role == "current" && have_current)
-      return bad("it names two current keys");
-    master_key k{std::string(id), std::move(*key)};
-    if (role == "current") {
-      ring.current = std::move(k);
-      have_current = true;
-    } else {
-      ring.retired.push_back(std::move(k));
-    }
-  }
-  if (!have_current)
-    return bad("it holds no current key");
-  return ring;
-}
-
 std::string fsync_folder(const fs::path& folder) {
   int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
@@ -481,6 +438,49 @@ std::variant<key_ring, std::string> load_key_file(const fs::path& path) {
   return parse_key_file(std::get<secret>(content).view(), "key file " + path.string());
 }
 
+std::variant<key_ring, std::string> parse_key_file(std::string_view text,
+                                                   const std::string& where) {
+  auto bad = [&](const std::string& why) { return where + " is not a Convoy key file: " + why; };
+  if (text.substr(0, key_file_header.size()) != key_file_header)
+    return bad("its first line is not '" + std::string(key_file_header.substr(0, 25)) + "'");
+  text.remove_prefix(key_file_header.size());
+  key_ring ring;
+  bool have_current = false;
+  for (int line_no = 2; !text.empty(); ++line_no) {
+    auto end = text.find('\n');
+    if (end == std::string_view::npos)
+      return bad("line " + std::to_string(line_no) + " does not end with a newline");
+    auto line = text.substr(0, end);
+    text.remove_prefix(end + 1);
+    auto sp1 = line.find(' ');
+    auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos)
+      return bad("line " + std::to_string(line_no) + " is not 'current|retired ID KEY'");
+    auto role = line.substr(0, sp1);
+    auto id = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    auto key = unbase64(line.substr(sp2 + 1));
+    if ((role != "current" && role != "retired") || !is_key_id(id))
+      return bad("line " + std::to_string(line_no) + " is not 'current|retired ID KEY'");
+    if (!key || key->size() != key_bytes)
+      return bad("line " + std::to_string(line_no) + " does not hold a 32-byte base64 key");
+    if (master_key::id_of(key->view()) != id)
+      return bad("the key on line " + std::to_string(line_no) + " does not match its id "
+                 + std::string(id) + " (the file is damaged)");
+    if (role == "current" && have_current)
+      return bad("it names two current keys");
+    master_key k{std::string(id), std::move(*key)};
+    if (role == "current") {
+      ring.current = std::move(k);
+      have_current = true;
+    } else {
+      ring.retired.push_back(std::move(k));
+    }
+  }
+  if (!have_current)
+    return bad("it holds no current key");
+  return ring;
+}
+
 // -- backups ----------------------------------------------------------------
 
 std::string write_backup(const fs::path& path, const key_ring& ring,
@@ -556,11 +556,13 @@ std::optional<std::string> seal(const master_key& key, std::string_view plaintex
 }
 
 std::string envelope_key_id(std::string_view envelope) {
-  auto id = envelope.substr(envelope_version.size(), 8);
-  if (envelope.substr(0, envelope_version.size()) != envelope_version || !is_key_id(id)
-      || envelope.size() < envelope_prefix_bytes || envelope[envelope_prefix_bytes - 1] != ':')
+  // Length first: substr past the end throws (found by tests/fuzz/secrets_fuzz.cpp).
+  if (envelope.size() < envelope_prefix_bytes
+      || envelope.substr(0, envelope_version.size()) != envelope_version
+      || envelope[envelope_prefix_bytes - 1] != ':')
     return {};
-  return std::string(id);
+  auto id = envelope.substr(envelope_version.size(), 8);
+  return is_key_id(id) ? std::string(id) : std::string();
 }
 
 std::optional<secret> unseal(const key_ring& ring, std::string_view envelope,

@@ -113,6 +113,12 @@ std::string replace_key_file(const std::filesystem::path& path, const key_ring& 
 /// access (naming the file and its mode), or that is malformed.
 std::variant<key_ring, std::string> load_key_file(const std::filesystem::path& path);
 
+/// Decodes a key file's text (`load_key_file` after its checks; also a backup's content):
+/// a header line, one `current ID BASE64` line, any `retired ID BASE64` lines, each key 32
+/// bytes and matching its id. Errors start with `where` ("key file /etc/convoy/master.key").
+std::variant<key_ring, std::string> parse_key_file(std::string_view text,
+                                                   const std::string& where);
+
 /// Passphrases shorter than this are refused for backups.
 inline constexpr size_t min_passphrase_bytes = 8;
 

@@ -116,8 +116,9 @@ BOOST_AUTO_TEST_CASE(tampered_nonce_ciphertext_or_tag_is_rejected) {
              != std::string::npos);
   BOOST_TEST(unseal_error(ring, envelope.substr(0, 12) + "!!!!", "name").find("damaged")
              != std::string::npos);
-  BOOST_TEST(unseal_error(ring, "plain text", "name").find("not an encrypted value")
-             != std::string::npos);
+  for (std::string not_one : {"", "v", "v1:", "plain text", "v1:0123456", "v1:0123456x:AAAA"})
+    BOOST_TEST(unseal_error(ring, not_one, "name").find("not an encrypted value")
+               != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(value_moved_to_another_name_is_rejected) {
