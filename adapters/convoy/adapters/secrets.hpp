@@ -187,7 +187,8 @@ struct credential_info {
 /// Blocking: every call waits for Redis (use it from the CLI, from start-up, or from an
 /// adapter's own thread, never from a CAF worker). It sends single commands and Lua scripts
 /// only, never MULTI/WATCH, so it can share a connection with other users, e.g.
-/// `message_box::commands()`. `get` and `set` may be called from several threads at once.
+/// `message_box::commands()`. Every call may run on several threads at once (rotations of
+/// one key file are serialized by a lock file beside it, `master.key.lock`).
 ///
 /// A long-running process keeps its store open across rotations: when a value (or, for
 /// `set`, the MessageBox) names a key the store does not hold, it reads the key file again
@@ -200,7 +201,7 @@ public:
   ~credential_store();
 
   /// Loads `key_file` and binds to `{prefix}secrets` through `redis`, which must outlive
-  /// the store. Returns the store or an error naming the key file (a `store_errc::key_file`).
+  /// the store. Returns the store, or an error naming the key file and the problem.
   static std::variant<credential_store, std::string>
   open(const std::filesystem::path& key_file, persistence::redis_connection& redis,
        const std::string& prefix = "convoy:");
