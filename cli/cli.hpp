@@ -62,6 +62,10 @@ int run_msg_list(const target& t, bool zombies, output_format fmt, size_t limit)
 /// one that was chosen and returns its exit code, or returns nothing when neither was.
 std::function<std::optional<int>()> add_cert_commands(CLI::App& app);
 
+/// Adds `convoy secret init|set|remove|list|rotate|backup|restore` (cli/secret.cpp); the
+/// returned function works like the one `add_cert_commands` returns.
+std::function<std::optional<int>()> add_secret_commands(CLI::App& app);
+
 /// Blocks SIGINT and SIGTERM in every thread (call first in main, before any thread starts)
 /// so that the run loops can wait for them with `wait_for_stop_signal`.
 void block_stop_signals();

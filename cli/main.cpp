@@ -162,6 +162,7 @@ int main(int argc, char** argv) {
                                                    "and the Redis server");
   version_opts.add_to(version_cmd, false);
   auto run_cert = add_cert_commands(app);
+  auto run_secret = add_secret_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -230,6 +231,8 @@ int main(int argc, char** argv) {
       return run_msg_list(t, list_zombies, mlist_opts.format(), mlist_limit);
     });
   if (auto code = run_cert())
+    return *code;
+  if (auto code = run_secret())
     return *code;
   if (version_cmd->parsed())
     return with_target(version_opts, [&](const target& t) { return run_version(t); });

@@ -28,6 +28,7 @@
 /// | `{p}host-lease:{host}`   | hash   | a single-active host's lease: holder (the node running it), epoch, expires |
 /// | `{p}relocate:{node}`     | hash   | take-over assignments for a node: field `dead|host` = entries pending then |
 /// | `{p}rollbacks`           | stream | detected losses of acknowledged persistence points (~1 000): `node`, `server`, `acknowledged`, `held`, `lost`, `instances` |
+/// | `{p}secrets`             | hash   | credentials: field = name, value = AES-256-GCM envelope `v1:<key id>:<base64>`; field `@key` = the master key id they are under (`convoy/adapters/secrets.hpp`) |
 ///
 /// Queue entries are flat field/value pairs with `kind` and a format version `v`:
 /// - `submit`   (receive host): `type`, `input`, optional `id`
@@ -81,6 +82,7 @@ public:
   std::string unrouted() const { return prefix_ + "unrouted"; }
   std::string store() const { return prefix_ + "store"; }
   std::string rollbacks() const { return prefix_ + "rollbacks"; }
+  std::string secrets() const { return prefix_ + "secrets"; }
   std::string nodes() const { return prefix_ + "nodes"; }
   std::string node(std::string_view name) const { return cat("node:", name); }
   std::string cluster_lease() const { return prefix_ + "cluster-lease"; }
