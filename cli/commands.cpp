@@ -2,6 +2,7 @@
 #include "output.hpp"
 
 #include "convoy/actors/clock.hpp"
+#include "convoy/adapters/attach.hpp"
 #include "convoy/persistence/keys.hpp"
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/runtime/node.hpp"
@@ -82,6 +83,8 @@ bool valid_id(const std::string& id, const std::string& what) {
   return false;
 }
 
+} // namespace
+
 std::unique_ptr<persistence::message_box> open_box(const target& t) {
   persistence::message_box_config cfg;
   cfg.endpoint = t.endpoint;
@@ -98,8 +101,6 @@ int box_error(const target& t, const std::string& error) {
             << "): " << why << "\n";
   return 3;
 }
-
-} // namespace
 
 int run_node(const std::string& config_path, const std::vector<std::string>& sets,
              bool dump_config) {
@@ -119,6 +120,11 @@ int run_node(const std::string& config_path, const std::vector<std::string>& set
   registry reg;
   examples::register_all(reg);
   runtime::node n(cfg, reg);
+  if (auto err = adapters::attach(n, reg); !err.empty()) {
+    std::cerr << "convoy: " << (config_path.empty() ? "configuration" : config_path) << ": "
+              << err << "\n";
+    return 2;
+  }
   if (auto err = n.start(); !err.empty()) {
     std::cerr << "convoy: node " << cfg.name << " cannot start: " << err << "\n";
     return 3;

@@ -27,3 +27,6 @@ pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 if(CONVOY_BUILD_TESTS)
   find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)
 endif()
+# cpp-httplib: Debian builds it as a shared library (libcpp-httplib) whose header must be
+# compiled with the same CPPHTTPLIB_* feature macros; the .pc file carries them.
+pkg_check_modules(CPPHTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

@@ -48,6 +48,10 @@ node::~node() {
   stop();
 }
 
+void node::add_adapter(std::unique_ptr<adapter> a) {
+  adapters_.push_back(std::move(a));
+}
+
 std::string node::start() {
   if (impl_)
     return {};
@@ -90,6 +94,13 @@ std::string node::start() {
     if (runs(host))
       local_hosts[host] = impl_->hosts[next++];
   impl_->membership = spawn_membership(sys, impl_->svc, std::move(local_hosts));
+  // After the hosts: what the adapters submit finds its takers running.
+  for (auto& a : adapters_)
+    if (auto err = a->start(); !err.empty()) {
+      auto what = a->describe() + ": " + err;
+      stop(); // rather than run half configured (stopping an adapter never started is a no-op)
+      return what;
+    }
   spdlog::info("node {} running hosts [{}] against the MessageBox at {} (prefix '{}')",
                config_.name, fmt::join(config_.hosts, ", "), config_.redis.address(),
                config_.prefix);
@@ -103,6 +114,9 @@ void node::stop() {
     std::lock_guard<std::mutex> guard(impl_->rollbacks->mtx);
     impl_->rollbacks->processing_host = caf::actor{};
   }
+  // Adapters first: they stop taking work in while the hosts can still finish it.
+  for (auto i = adapters_.rbegin(); i != adapters_.rend(); ++i)
+    (*i)->stop();
   // Reverse start order: membership last started, first stopped (a stopping node stops
   // renewing its lease; its unacknowledged work is taken over once the lease lapses).
   caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);

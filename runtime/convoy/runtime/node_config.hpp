@@ -1,5 +1,6 @@
 #pragma once
 
+#include "convoy/actors/json.hpp"
 #include "convoy/persistence/redis_client.hpp"
 
 #include <chrono>
@@ -51,6 +52,13 @@ struct node_config {
   size_t max_instances = 10000;
   /// Instances idle this long leave memory (dehydrate); 0 = never.
   std::chrono::milliseconds dehydrate_after{30000};
+
+  /// Receive locations and send ports (TOML `[receive_locations.NAME]`, `[send_ports.NAME]`):
+  /// NAME -> its settings as a JSON object. Only their shape is checked here; the adapters
+  /// component reads the settings (`adapters::attach`) and names NAME and the key in every
+  /// error, so the runtime need not know each adapter's keys.
+  std::map<std::string, json> receive_locations;
+  std::map<std::string, json> send_ports;
 };
 
 /// The three host names a node knows in this version.
