@@ -59,7 +59,7 @@ int resume(const target& t, const std::string& id) {
   if (auto err = box->resume_suspended(id); !err.empty()) {
     if (err.rfind("CONVOY_NOT_SUSPENDED", 0) == 0) {
       std::cerr << "convoy: no suspended message '" << id << "' (see convoy msg suspended)\n";
-      return 1;
+      return 4; // like an unknown instance
     }
     return box_error(t, err);
   }

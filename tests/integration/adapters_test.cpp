@@ -307,7 +307,7 @@ BOOST_AUTO_TEST_CASE(an_unreachable_send_target_suspends_until_an_operator_resum
   auto again = test::run_command({CONVOY_BINARY, "msg", "resume", id + "/0", "--redis",
                                   f.redis.address()},
                                  15s, env);
-  BOOST_TEST(again.exit_code == 1);
+  BOOST_TEST(again.exit_code == 4);
   BOOST_TEST(again.output.find("no suspended message") != std::string::npos, again.output);
   BOOST_TEST(test::wait_until([&] { return f.left_in_queues() == 0; }, 10s));
 }

@@ -46,6 +46,7 @@ constexpr int64_t lapsed_margin_ms = 5000;
 
 std::string parse_file_receive(const std::string& name, const json& object,
                                file_receive_config& out) {
+  out = file_receive_config{}; // every key not given takes its default, not a previous value
   internal::settings s("receive_locations." + name, object);
   out.name = name;
   s.text("type", "file");

@@ -76,6 +76,7 @@ std::string file_send_activity(const std::string& port) {
 }
 
 std::string parse_file_send(const std::string& name, const json& object, file_send_config& out) {
+  out = file_send_config{}; // every key not given takes its default, not a previous value
   internal::settings s("send_ports." + name, object);
   out.name = name;
   s.text("type", "file");

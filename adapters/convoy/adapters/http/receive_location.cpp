@@ -106,6 +106,7 @@ void answer(httplib::Response& res, int status, json body) {
 
 std::string parse_http_receive(const std::string& name, const json& object,
                                http_receive_config& out) {
+  out = http_receive_config{}; // every key not given takes its default, not a previous value
   internal::settings s("receive_locations." + name, object);
   out.name = name;
   s.text("type", "http");

@@ -37,6 +37,7 @@ std::string http_send_activity(const std::string& port) {
 }
 
 std::string parse_http_send(const std::string& name, const json& object, http_send_config& out) {
+  out = http_send_config{}; // every key not given takes its default, not a previous value
   internal::settings s("send_ports." + name, object);
   out.name = name;
   s.text("type", "http");

@@ -28,6 +28,7 @@ std::optional<std::chrono::milliseconds> parse_interval(const std::string& text)
 }
 
 std::string parse_schedule(const std::string& name, const json& object, schedule_config& out) {
+  out = schedule_config{}; // every key not given takes its default, not a previous value
   internal::settings s("receive_locations." + name, object);
   out.name = name;
   s.text("type", "schedule");
