@@ -1,8 +1,10 @@
 #pragma once
 
+#include "convoy/persistence/message_box.hpp"
 #include "convoy/persistence/redis_client.hpp"
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +28,11 @@ struct target {
 /// Resolves the MessageBox address: --redis, then $CONVOY_REDIS, then the address a running
 /// `convoy dev` recorded, then 127.0.0.1:6379. Returns an error message or "".
 std::string resolve_target(const std::string& flag, const std::string& prefix, target& out);
+
+/// A MessageBox client for `t` (not prepared: for reading and operator writes).
+std::unique_ptr<persistence::message_box> open_box(const target& t);
+/// Reports a failing MessageBox on one line, naming where its address came from; returns 3.
+int box_error(const target& t, const std::string& error);
 
 /// The file where `convoy dev` records its Redis address while it runs.
 std::string dev_state_file();
@@ -57,6 +64,11 @@ int run_orch_send(const target& t, const std::string& id, const std::string& kin
 int run_msg_publish(const target& t, const std::string& type, const std::string& body,
                     const std::vector<std::string>& props, const std::string& activation_id);
 int run_msg_list(const target& t, bool zombies, output_format fmt, size_t limit);
+
+/// Adds `convoy msg suspended` and `convoy msg resume ID` (send port requests suspended after
+/// their retries) to `msg`. After parsing, the returned function runs the one chosen and
+/// returns its exit code, or returns nothing when neither was.
+std::function<std::optional<int>()> add_adapter_commands(CLI::App& msg);
 
 /// Adds `convoy cert init|issue` to `app`. After parsing, the returned function runs the
 /// one that was chosen and returns its exit code, or returns nothing when neither was.

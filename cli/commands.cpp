@@ -2,6 +2,8 @@
 #include "output.hpp"
 
 #include "convoy/actors/clock.hpp"
+#include "convoy/adapters/attach.hpp"
+#include "convoy/adapters/secrets.hpp"
 #include "convoy/persistence/keys.hpp"
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/runtime/node.hpp"
@@ -13,6 +15,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <iostream>
@@ -83,6 +86,8 @@ bool valid_id(const std::string& id, const std::string& what) {
   return false;
 }
 
+} // namespace
+
 std::unique_ptr<persistence::message_box> open_box(const target& t) {
   persistence::message_box_config cfg;
   cfg.endpoint = t.endpoint;
@@ -99,8 +104,6 @@ int box_error(const target& t, const std::string& error) {
             << "): " << why << "\n";
   return 3;
 }
-
-} // namespace
 
 int run_node(const std::string& config_path, const std::vector<std::string>& sets,
              bool dump_config) {
@@ -120,6 +123,32 @@ int run_node(const std::string& config_path, const std::vector<std::string>& set
   registry reg;
   examples::register_all(reg);
   runtime::node n(cfg, reg);
+  // Send ports that name a credential resolve it from the credential store, with the master
+  // key file of `convoy secret init` ($CONVOY_SECRET_FILE or ~/.config/convoy/master.key).
+  adapters::credential_resolver resolver;
+  if (auto key_file = adapters::default_key_file(); std::filesystem::exists(key_file)) {
+    auto opened = adapters::credential_store::open(key_file, n.message_box().commands(), cfg.prefix);
+    if (auto err = std::get_if<std::string>(&opened)) {
+      std::cerr << "convoy: the credential store cannot open: " << *err << "\n";
+      return 2;
+    }
+    auto store = std::make_shared<adapters::credential_store>(
+      std::get<adapters::credential_store>(std::move(opened)));
+    resolver = [store](const std::string& name, std::string& error) -> std::optional<std::string> {
+      adapters::store_error failed;
+      auto value = store->get(name, failed);
+      if (!value) {
+        error = failed.message;
+        return std::nullopt;
+      }
+      return std::string(value->view());
+    };
+  }
+  if (auto err = adapters::attach(n, reg, resolver); !err.empty()) {
+    std::cerr << "convoy: " << (config_path.empty() ? "configuration" : config_path) << ": "
+              << err << "\n";
+    return 2;
+  }
   if (auto err = n.start(); !err.empty()) {
     std::cerr << "convoy: node " << cfg.name << " cannot start: " << err << "\n";
     return 3;

@@ -157,6 +157,8 @@ int main(int argc, char** argv) {
   mlist_cmd->add_flag("--zombies", list_zombies, "messages that arrived for finished instances");
   mlist_cmd->add_option("--limit", mlist_limit, "at most this many")->check(CLI::Range(1, 100000));
 
+  auto run_adapter_verb = add_adapter_commands(*msg);
+
   box_options version_opts;
   auto version_cmd = app.add_subcommand("version", "print the versions of Convoy, CAF, hiredis "
                                                    "and the Redis server");
@@ -230,6 +232,8 @@ int main(int argc, char** argv) {
     return with_target(mlist_opts, [&](const target& t) {
       return run_msg_list(t, list_zombies, mlist_opts.format(), mlist_limit);
     });
+  if (auto code = run_adapter_verb())
+    return *code;
   if (auto code = run_cert())
     return *code;
   if (auto code = run_secret())

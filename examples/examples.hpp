@@ -6,7 +6,8 @@ namespace convoy::examples {
 
 /// Registers every example orchestration and activity: `hello`, `order-processing` (v1 and
 /// v2), `steps` (the crash tests' workload), `batch` (sequential convoy), `best-quote`
-/// (scatter-gather), `trip` (saga), `counter` (continue_as_new) and `greet-all` (children).
+/// (scatter-gather), `trip` (saga), `counter` (continue_as_new), `greet-all` (children) and
+/// `file-to-http` (needs the send ports of examples/file_to_http/node.toml).
 void register_all(registry& reg);
 
 void register_hello(registry& reg);
@@ -17,5 +18,6 @@ void register_scatter_gather(registry& reg);
 void register_saga(registry& reg);
 void register_long_lived(registry& reg);
 void register_children(registry& reg);
+void register_file_to_http(registry& reg);
 
 } // namespace convoy::examples

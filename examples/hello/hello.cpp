@@ -45,6 +45,7 @@ void register_all(registry& reg) {
   register_saga(reg);
   register_long_lived(reg);
   register_children(reg);
+  register_file_to_http(reg);
 }
 
 } // namespace convoy::examples

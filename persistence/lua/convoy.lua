@@ -4,7 +4,7 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 7
+local LIBRARY_VERSION = 8
 
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'suspended'
@@ -467,6 +467,64 @@ local function end_lease(keys, args)
   return ended
 end
 
+-- Adapters (issue 6): idempotent intake, single-active adapter leases, suspended sends.
+
+-- KEYS: queue, dedupe key. ARGV: ttl_ms, message id, fields (name, value)...
+-- Adds a queue entry once per dedupe key: a sender's retry (an HTTP client after a lost 202,
+-- a file re-submitted after a crash, every node at the same schedule tick) finds the id the
+-- first one was given and adds nothing. The key expires after ttl_ms, so the set is bounded.
+-- Returns {message id, 1 when it was a duplicate else 0}.
+local function submit_once(keys, args)
+  local seen = redis.call('GET', keys[2])
+  if seen then return {seen, 1} end
+  redis.call('XADD', keys[1], '*', unpack(args, 3))
+  redis.call('SET', keys[2], args[2], 'PX', args[1])
+  return {args[2], 0}
+end
+
+-- KEYS: lease. ARGV: holder, ttl_ms.
+-- Takes the lease of a single-active adapter when it is free, or renews it for its holder.
+-- Returns 1 when `holder` holds it now, else 0.
+local function adapter_lease(keys, args)
+  local current = redis.call('GET', keys[1])
+  if current and current ~= args[1] then return 0 end
+  redis.call('SET', keys[1], args[1], 'PX', args[2])
+  return 1
+end
+
+-- KEYS: send queue, suspended, tracking. ARGV: send group, message id, suspension id,
+--   record (JSON: q = queue, f = request fields, reason, at, activity, instance).
+-- Parks an activity request whose retries are exhausted, acknowledging it, once: nothing
+-- runs it until an operator resumes it (convoy_resume_suspended). The caller keeps waiting.
+local function suspend_activity(keys, args)
+  if redis.call('XACK', keys[1], args[1], args[2]) == 0 then
+    return 'DUPLICATE'
+  end
+  redis.call('XDEL', keys[1], args[2])
+  redis.call('HSET', keys[2], args[3], args[4])
+  local ok, rec = pcall(cjson.decode, args[4])
+  local instance = (ok and type(rec) == 'table' and rec.instance) or ''
+  track(keys[3], instance, 'suspended', args[3])
+  return 'OK'
+end
+
+-- KEYS: suspended, tracking. ARGV: suspension id, prefix.
+-- Puts a suspended request back on its queue (its attempts start over) and forgets it, once.
+local function resume_suspended(keys, args)
+  local record = redis.call('HGET', keys[1], args[1])
+  if not record then
+    return redis.error_reply('CONVOY_NOT_SUSPENDED no suspended message ' .. args[1])
+  end
+  local ok, rec = pcall(cjson.decode, record)
+  if not ok or type(rec) ~= 'table' or not rec.q or not rec.f then
+    return redis.error_reply('CONVOY_MALFORMED suspended message ' .. args[1] .. ' is unreadable')
+  end
+  redis.call('XADD', args[2] .. 'q:' .. rec.q, '*', unpack(rec.f))
+  redis.call('HDEL', keys[1], args[1])
+  track(keys[2], rec.instance or '', 'resumed', args[1])
+  return 'OK'
+end
+
 redis.register_function{function_name = 'convoy_version', callback = function()
   return LIBRARY_VERSION end, flags = {'no-writes'}}
 redis.register_function('convoy_claim', claim)
@@ -483,3 +541,7 @@ redis.register_function('convoy_plan_relocation', plan_relocation)
 redis.register_function('convoy_take_over', take_over)
 redis.register_function('convoy_requeue', requeue)
 redis.register_function('convoy_end_lease', end_lease)
+redis.register_function('convoy_submit_once', submit_once)
+redis.register_function('convoy_adapter_lease', adapter_lease)
+redis.register_function('convoy_suspend_activity', suspend_activity)
+redis.register_function('convoy_resume_suspended', resume_suspended)

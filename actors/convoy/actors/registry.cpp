@@ -55,6 +55,16 @@ uint32_t registry::newest_version(const std::string& type) const {
   return i == orchestrations_.end() || i->second.empty() ? 0 : i->second.rbegin()->first;
 }
 
+void registry::add_activity(std::string name, activity_fn fn, activity_policy policy) {
+  add_activity(name, std::move(fn));
+  activity_policies_.emplace(std::move(name), std::move(policy));
+}
+
+const activity_policy* registry::find_activity_policy(const std::string& name) const {
+  auto i = activity_policies_.find(name);
+  return i == activity_policies_.end() ? nullptr : &i->second;
+}
+
 const activity_fn* registry::find_activity(const std::string& name) const {
   auto i = activities_.find(name);
   return i == activities_.end() ? nullptr : &i->second;

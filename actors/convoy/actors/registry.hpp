@@ -57,6 +57,17 @@ struct activation_subscription {
 
 using activity_fn = std::function<activity_result(const activity_context&, const json& args)>;
 
+/// How the send host treats an activity's failures when the activity itself decides it,
+/// rather than each caller: a send port owns its retry policy, declared in the node config.
+struct activity_policy {
+  /// Used instead of the caller's `call_options::retry`.
+  retry_policy retry;
+  /// A failure past `retry` (not of a `non_retryable` kind) parks the request as suspended
+  /// (resumable, listed by `convoy msg suspended`) instead of failing the call; an operator
+  /// resumes it (`convoy msg resume`) once the cause is fixed. The caller keeps waiting.
+  bool suspend_when_exhausted = false;
+};
+
 /// Starts an orchestration's coroutine (suspended) from its JSON input.
 using orchestration_factory = std::function<orchestration_frame(context&, const json& input)>;
 
@@ -76,6 +87,8 @@ public:
 
   void add_orchestration_factory(std::string type, uint32_t version, orchestration_factory f);
   void add_activity(std::string name, activity_fn fn);
+  /// Registers an activity whose failures follow `policy` whoever calls it.
+  void add_activity(std::string name, activity_fn fn, activity_policy policy);
   void activate_on(std::string message_type, std::string orchestration_type,
                    std::vector<std::string> correlation_properties = {});
   /// The activation subscription of a message type, or nullptr.
@@ -91,6 +104,8 @@ public:
   void set_durability(const std::string& type, durability_level level);
   durability_level durability_of(const std::string& type) const;
   const activity_fn* find_activity(const std::string& name) const;
+  /// The policy `name` was registered with, or nullptr (then the caller's options apply).
+  const activity_policy* find_activity_policy(const std::string& name) const;
 
   std::vector<std::string> orchestration_types() const;
   std::vector<std::string> activity_names() const;
@@ -99,6 +114,7 @@ private:
   std::map<std::string, std::map<uint32_t, orchestration_factory>> orchestrations_;
   std::map<std::string, durability_level> durability_;
   std::map<std::string, activity_fn> activities_;
+  std::map<std::string, activity_policy> activity_policies_;
   std::map<std::string, activation_subscription> activations_;
 };
 

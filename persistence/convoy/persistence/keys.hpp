@@ -29,6 +29,9 @@
 /// | `{p}relocate:{node}`     | hash   | take-over assignments for a node: field `dead|host` = entries pending then |
 /// | `{p}rollbacks`           | stream | detected losses of acknowledged persistence points (~1 000): `node`, `server`, `acknowledged`, `held`, `lost`, `instances` |
 /// | `{p}secrets`             | hash   | credentials: field = name, value = AES-256-GCM envelope `v1:<key id>:<base64>`; field `@key` = the master key id they are under (`convoy/adapters/secrets.hpp`) |
+/// | `{p}dedupe:{key}`        | string | message id a deduplicated submission got (HTTP `Idempotency-Key`, file, schedule tick); expires |
+/// | `{p}adapter-lease:{name}`| string | holder (node) of a single-active adapter's lease; expires unless renewed |
+/// | `{p}suspended`           | hash   | suspended (resumable) activity requests: field = idempotency key, value = JSON `{"q", "f", "reason", "at", "activity", "instance"}` |
 ///
 /// Queue entries are flat field/value pairs with `kind` and a format version `v`:
 /// - `submit`   (receive host): `type`, `input`, optional `id`
@@ -93,6 +96,9 @@ public:
   /// The lease of a single-active (clustered) host: which node runs it.
   std::string host_lease(std::string_view host) const { return cat("host-lease:", host); }
   std::string relocations(std::string_view node) const { return cat("relocate:", node); }
+  std::string dedupe(std::string_view key) const { return cat("dedupe:", key); }
+  std::string adapter_lease(std::string_view name) const { return cat("adapter-lease:", name); }
+  std::string suspended() const { return prefix_ + "suspended"; }
 
 private:
   std::string cat(std::string_view kind, std::string_view id) const {

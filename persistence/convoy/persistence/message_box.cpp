@@ -699,6 +699,39 @@ void message_box::retry_activity(const std::string& send_host, const std::string
                      });
 }
 
+void message_box::suspend_activity(const std::string& send_host, const std::string& message_id,
+                                   const std::string& suspension_id,
+                                   const std::map<std::string, std::string>& fields,
+                                   const std::string& reason, done_callback done) {
+  auto flat = json::array();
+  for (const auto& [k, v] : fields) {
+    flat.push_back(k);
+    flat.push_back(v);
+  }
+  auto record = json{{"q", send_host},
+                     {"f", flat},
+                     {"reason", reason},
+                     {"at", wall_clock_ms()},
+                     {"activity", fields.count("activity") ? fields.at("activity") : ""},
+                     {"instance", fields.count("instance") ? fields.at("instance") : ""}};
+  durable({"FCALL", "convoy_suspend_activity", "3", keys_.queue(send_host), keys_.suspended(),
+           keys_.tracking(), send_host, message_id, suspension_id, record.dump()},
+          [done = std::move(done)](redis_value v) { done(v.is_error() ? v.str : std::string{}); });
+}
+
+void message_box::adapter_lease(const std::string& name, const std::string& holder,
+                                std::chrono::milliseconds ttl,
+                                std::function<void(bool held, std::string error)> done) {
+  commands_->command({"FCALL", "convoy_adapter_lease", "1", keys_.adapter_lease(name), holder,
+                      std::to_string(ttl.count())},
+                     [done = std::move(done)](redis_value v) {
+                       if (v.is_error())
+                         done(false, v.str);
+                       else
+                         done(v.integer == 1, {});
+                     });
+}
+
 void message_box::publish(const std::string& receive_host, const std::string& message_id,
                           const std::string& type, const std::string& body,
                           const std::map<std::string, std::string>& properties,
@@ -985,6 +1018,53 @@ std::string message_box::submit_message(const std::string& receive_host, const s
                            "type", type, "body", body_json, "props", props.dump(), "id",
                            activation_id},
                           timeout);
+  return v.is_error() ? v.str : std::string{};
+}
+
+message_box::submitted message_box::submit_message_once(
+  const std::string& receive_host, const std::string& type, const std::string& body_json,
+  const std::map<std::string, std::string>& properties, const std::string& activation_id,
+  const std::string& dedupe_key, std::chrono::milliseconds ttl, std::chrono::milliseconds timeout) {
+  submitted out;
+  if (body_json.size() > max_payload_bytes) {
+    out.error = "the message body is " + std::to_string(body_json.size())
+                + " bytes, over the limit of " + std::to_string(max_payload_bytes);
+    return out;
+  }
+  json props = properties;
+  auto v = run_durable({"FCALL", "convoy_submit_once", "2", keys_.queue(receive_host),
+                        keys_.dedupe(dedupe_key), std::to_string(ttl.count()), activation_id,
+                        "v", "1", "kind", "publish", "type", type, "body", body_json, "props",
+                        props.dump(), "id", activation_id},
+                       timeout);
+  if (v.is_error())
+    out.error = v.str;
+  else if (v.elements.size() != 2)
+    out.error = "unexpected reply to convoy_submit_once: " + v.to_text();
+  else {
+    out.id = v.elements[0].str;
+    out.duplicate = v.elements[1].integer == 1;
+  }
+  return out;
+}
+
+message_box::suspended_list message_box::list_suspended(std::chrono::milliseconds timeout) {
+  suspended_list out;
+  auto v = commands_->run({"HGETALL", keys_.suspended()}, timeout);
+  if (v.is_error()) {
+    out.error = v.str;
+    return out;
+  }
+  for (size_t i = 0; i + 1 < v.elements.size(); i += 2)
+    out.entries[v.elements[i].str] = v.elements[i + 1].str;
+  return out;
+}
+
+std::string message_box::resume_suspended(const std::string& suspension_id,
+                                          std::chrono::milliseconds timeout) {
+  auto v = run_durable({"FCALL", "convoy_resume_suspended", "2", keys_.suspended(),
+                        keys_.tracking(), suspension_id, keys_.prefix()},
+                       timeout);
   return v.is_error() ? v.str : std::string{};
 }
 

@@ -168,6 +168,19 @@ public:
                       int64_t due_ms, const std::map<std::string, std::string>& next,
                       done_callback done);
 
+  /// Parks an activity request whose retries are exhausted (`fields` as it should run again)
+  /// under `suspension_id` and acknowledges it, atomically and once. An operator resumes it
+  /// with `resume_suspended`; until then the calling instance keeps waiting.
+  void suspend_activity(const std::string& send_host, const std::string& message_id,
+                        const std::string& suspension_id,
+                        const std::map<std::string, std::string>& fields,
+                        const std::string& reason, done_callback done);
+
+  /// Takes or renews the lease `name` of a single-active adapter for `holder`.
+  void adapter_lease(const std::string& name, const std::string& holder,
+                     std::chrono::milliseconds ttl,
+                     std::function<void(bool held, std::string error)> done);
+
   /// What became of a published message.
   struct publish_outcome {
     std::string outcome; ///< routed, activated, zombie or no-subscriber
@@ -297,6 +310,32 @@ public:
                              const std::map<std::string, std::string>& properties,
                              const std::string& activation_id = "",
                              std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// `submit_message`, once per `dedupe_key` for `ttl`: a repeated key adds nothing and
+  /// returns the id the first submission got (`activation_id`, which names the message).
+  struct submitted {
+    std::string id;
+    bool duplicate = false;
+    std::string error;
+  };
+  submitted submit_message_once(const std::string& receive_host, const std::string& type,
+                                const std::string& body_json,
+                                const std::map<std::string, std::string>& properties,
+                                const std::string& activation_id, const std::string& dedupe_key,
+                                std::chrono::milliseconds ttl,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// Suspended activity requests (see `suspend_activity`): id -> record (JSON text).
+  struct suspended_list {
+    std::map<std::string, std::string> entries;
+    std::string error;
+  };
+  suspended_list list_suspended(std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+  /// Puts a suspended request back on its queue, its attempts starting over. Returns an
+  /// error message (naming an unknown id) or "".
+  std::string resume_suspended(const std::string& suspension_id,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   /// Sends a signal (`kind` "signal") or a cancellation ("cancel") to a running instance.
   /// Returns an error message or "".

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <deque>
 #include <random>
@@ -339,6 +340,9 @@ caf::behavior activity_worker(caf::event_based_actor* self,
                                                                 : json{});
       if (!options.is_object() || !options.contains("retry"))
         policy = retry_policy{};
+      const auto* own_policy = svc->orchestrations->find_activity_policy(e.field("activity"));
+      if (own_policy)
+        policy = own_policy->retry;
       auto attempt_timeout = std::chrono::milliseconds(
         options.is_object() ? options.value("attempt_timeout_ms", int64_t{0}) : 0);
       activity_result result;
@@ -388,6 +392,23 @@ caf::behavior activity_worker(caf::event_based_actor* self,
         spdlog::info("host send: activity {} for {} attempt {} failed ({}); attempt {} in {} ms",
                      name, e.field("instance"), attempt, result.error, attempt + 1, delay.count());
         svc->box->retry_activity("send", e.id, due, next, std::move(reply));
+        return;
+      }
+      bool non_retryable = std::find(policy.non_retryable.begin(), policy.non_retryable.end(),
+                                     result.kind)
+                           != policy.non_retryable.end();
+      if (!result.ok && step && own_policy && own_policy->suspend_when_exhausted
+          && !non_retryable) {
+        // Resumable: parked in the MessageBox with its attempts starting over, for an
+        // operator to resume once the cause (a target down for hours) is gone.
+        auto parked = e.fields;
+        parked["attempt"] = "1";
+        spdlog::error("host send: activity {} for {} failed {} times ({}); suspended as {} "
+                      "(convoy msg resume {})",
+                      name, e.field("instance"), attempt, result.error, e.field("key"),
+                      e.field("key"));
+        svc->box->suspend_activity("send", e.id, e.field("key"), parked, result.error,
+                                   std::move(reply));
         return;
       }
       auto payload = result.ok ? result.value.dump() : result.error;

@@ -82,6 +82,10 @@ node::~node() {
   stop();
 }
 
+void node::add_adapter(std::unique_ptr<adapter> a) {
+  adapters_.push_back(std::move(a));
+}
+
 std::string node::start() {
   if (impl_)
     return {};
@@ -181,6 +185,13 @@ std::string node::start() {
     spdlog::info("node {} serves its admin endpoint and dashboard at http://{}/", config_.name,
                  bound);
   }
+  // After the hosts: what the adapters submit finds its takers running.
+  for (auto& a : adapters_)
+    if (auto err = a->start(); !err.empty()) {
+      auto what = a->describe() + ": " + err;
+      stop(); // rather than run half configured (stopping an adapter never started is a no-op)
+      return what;
+    }
   spdlog::info("node {} running hosts [{}]{} against the MessageBox at {} (prefix '{}')",
                config_.name, fmt::join(config_.hosts, ", "),
                config_.single_active.empty()
@@ -223,6 +234,9 @@ void node::stop() {
     return;
   if (impl_->admin)
     impl_->admin->stop();
+  // Adapters first: they stop taking work in while the hosts can still finish it.
+  for (auto i = adapters_.rbegin(); i != adapters_.rend(); ++i)
+    (*i)->stop();
   // The node supervisor stops its children in reverse start order, each within its shutdown
   // timeout: membership first (it stops renewing the leases), then the hosts.
   if (impl_->root) {

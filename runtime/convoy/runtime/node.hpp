@@ -1,6 +1,7 @@
 #pragma once
 
 #include "convoy/actors/registry.hpp"
+#include "convoy/runtime/adapter.hpp"
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/runtime/node_config.hpp"
 
@@ -8,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace convoy::runtime {
 
@@ -19,6 +21,10 @@ public:
   ~node();
   node(const node&) = delete;
   node& operator=(const node&) = delete;
+
+  /// Adds an adapter (a receive location) the node starts after its hosts and stops before
+  /// them. @pre the node has not started.
+  void add_adapter(std::unique_ptr<adapter> a);
 
   /// Connects to the MessageBox, loads its functions and starts the hosts.
   /// Returns an error message, or "" once the node runs.
@@ -47,6 +53,7 @@ private:
   node_config config_;
   const registry& orchestrations_;
   std::unique_ptr<persistence::message_box> box_;
+  std::vector<std::unique_ptr<adapter>> adapters_;
   std::unique_ptr<impl> impl_;
 };
 

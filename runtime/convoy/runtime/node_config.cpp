@@ -113,6 +113,67 @@ std::string validate(const node_config& cfg) {
 
 namespace {
 
+/// A TOML value as JSON (dates and times as their TOML text).
+json to_json(const toml::node& node) {
+  if (auto t = node.as_table()) {
+    auto out = json::object();
+    for (auto& [k, v] : *t)
+      out[std::string(k.str())] = to_json(v);
+    return out;
+  }
+  if (auto a = node.as_array()) {
+    auto out = json::array();
+    for (auto& v : *a)
+      out.push_back(to_json(v));
+    return out;
+  }
+  if (auto v = node.value_exact<std::string>())
+    return *v;
+  if (auto v = node.value_exact<int64_t>())
+    return *v;
+  if (auto v = node.value_exact<double>())
+    return *v;
+  if (auto v = node.value_exact<bool>())
+    return *v;
+  std::ostringstream text;
+  node.visit([&](auto&& value) { text << value; });
+  return text.str();
+}
+
+/// JSON (as read by `to_json`) back as TOML, for `dump_config`.
+toml::table to_toml_table(const json& object);
+toml::array to_toml_array(const json& array);
+
+template <class Put>
+void to_toml_value(const json& v, Put&& put) {
+  if (v.is_object())
+    put(to_toml_table(v));
+  else if (v.is_array())
+    put(to_toml_array(v));
+  else if (v.is_string())
+    put(v.get<std::string>());
+  else if (v.is_boolean())
+    put(v.get<bool>());
+  else if (v.is_number_integer())
+    put(v.get<int64_t>());
+  else if (v.is_number())
+    put(v.get<double>());
+}
+
+toml::array to_toml_array(const json& array) {
+  toml::array out;
+  for (const auto& v : array)
+    to_toml_value(v, [&](auto&& x) { out.push_back(std::move(x)); });
+  return out;
+}
+
+toml::table to_toml_table(const json& object) {
+  toml::table out;
+  for (const auto& [k, v] : object.items())
+    to_toml_value(v, [&](auto&& x) { out.insert(k, std::move(x)); });
+  return out;
+}
+
 /// Reads typed values from a TOML table and remembers the first problem, with its key.
 class reader {
 public:
@@ -205,6 +266,29 @@ public:
     }
   }
 
+  /// A table of named tables (`[receive_locations.NAME]`), each converted to a JSON object.
+  /// Only the outer table is an asked-for key: the inner keys belong to whoever reads them.
+  void get_named_tables(std::string_view key, std::map<std::string, json>& out) {
+    asked_.emplace(key);
+    auto node = lookup(key);
+    if (!node || !error_.empty())
+      return;
+    auto table = node.as_table();
+    if (!table) {
+      fail(key, "must be a table of named tables ([" + std::string(key) + ".NAME])");
+      return;
+    }
+    for (auto& [name, value] : *table) {
+      auto inner = value.as_table();
+      if (!inner) {
+        fail(std::string(key) + "." + std::string(name.str()), "must be a table");
+        return;
+      }
+      asked_.emplace(std::string(key) + "." + std::string(name.str()));
+      out[std::string(name.str())] = to_json(*inner);
+    }
+  }
+
   void fail(std::string_view key, std::string what) {
     if (!error_.empty())
       return;
@@ -225,7 +309,7 @@ public:
     for (auto& [key, value] : root_) {
       std::string section(key.str());
       auto in_section = [&](const std::string& k) { return k.rfind(section + ".", 0) == 0; };
-      if (std::none_of(asked_.begin(), asked_.end(), in_section))
+      if (asked_.count(section) == 0 && std::none_of(asked_.begin(), asked_.end(), in_section))
         return path_ + ": unknown section or key '" + section + "'";
       auto table = value.as_table();
       if (!table)
@@ -356,6 +440,8 @@ std::variant<node_config, std::string> load_node_config(const config_sources& so
   r.get_ms("cluster.connection_timeout_ms", cfg.link.connection_timeout);
   r.get("admin.listen", cfg.admin_listen);
   r.get("admin.token_env", cfg.admin_token_env);
+  r.get_named_tables("receive_locations", cfg.receive_locations);
+  r.get_named_tables("send_ports", cfg.send_ports);
   if (!r.error().empty())
     return r.error();
   if (auto err = r.unknown_key(); !err.empty())
@@ -425,6 +511,15 @@ std::string dump_config(const node_config& cfg) {
                                {"persistence_latency_ms",
                                 cfg.throttling.persistence_latency.count()},
                                {"delay_ms", cfg.throttling.delay.count()}}}};
+  for (auto [section, ports] : {std::pair{"receive_locations", &cfg.receive_locations},
+                                 std::pair{"send_ports", &cfg.send_ports}}) {
+    if (ports->empty())
+      continue;
+    toml::table named;
+    for (const auto& [name, settings] : *ports)
+      named.insert(name, to_toml_table(settings));
+    root.insert(section, std::move(named));
+  }
   std::ostringstream out;
   out << root << "\n";
   return out.str();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "convoy/actors/json.hpp"
 #include "convoy/persistence/redis_client.hpp"
 #include "convoy/runtime/cluster_link.hpp"
 #include "convoy/runtime/throttle.hpp"
@@ -76,6 +77,13 @@ struct node_config {
   std::string admin_listen = "127.0.0.1:0";
   /// The variable holding the admin endpoint's bearer token ("" = no token needed).
   std::string admin_token_env;
+
+  /// Receive locations and send ports (TOML `[receive_locations.NAME]`, `[send_ports.NAME]`):
+  /// NAME -> its settings as a JSON object. Only their shape is checked here; the adapters
+  /// component reads the settings (`adapters::attach`) and names NAME and the key in every
+  /// error, so the runtime need not know each adapter's keys.
+  std::map<std::string, json> receive_locations;
+  std::map<std::string, json> send_ports;
 };
 
 /// The three host names a node knows in this version.
