@@ -3,6 +3,8 @@
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/persistence/redis_client.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,8 +17,20 @@ class App;
 
 namespace convoy::cli {
 
-/// Output formats of the inspection verbs.
-enum class output_format { text, json };
+/// Output formats of the inspection verbs: a table or card, indented JSON, or JSON lines (one
+/// object per line: each element of a list, or the whole object).
+enum class output_format { text, json, jsonl };
+
+/// Prints `value` as `fmt` asks (json or jsonl).
+void print_json(const nlohmann::json& value, output_format fmt);
+
+/// What `convoy orch list` and `count` select: empty fields match everything.
+struct instance_filter {
+  std::string status, type, owner;
+  size_t limit = 100;
+  /// "", "status", "type", "host" (the owner node) or "error".
+  std::string group_by;
+};
 
 /// Where the CLI finds the MessageBox, and how it was decided (for error messages).
 struct target {
@@ -46,7 +60,19 @@ struct dev_options {
 int run_dev(const dev_options& opts);
 int run_node(const std::string& config_path, const std::vector<std::string>& sets,
              bool dump_config);
-int run_orch_list(const target& t, output_format fmt, size_t limit);
+int run_orch_list(const target& t, output_format fmt, const instance_filter& filter);
+/// How many instances match (grouped with `group_by`), of the newest `limit`.
+int run_orch_count(const target& t, output_format fmt, const instance_filter& filter);
+/// An instance's journal as events; with `follow`, prints new ones until it finishes.
+int run_orch_history(const target& t, const std::string& id, bool follow, output_format fmt);
+/// What an instance awaits now: operations scheduled and not yet completed.
+int run_orch_stack(const target& t, const std::string& id, output_format fmt);
+/// The MessageBox: server, role, replicas and lag, memory, queue depths; every `interval_s`
+/// seconds until interrupted when it is positive.
+int run_box_stat(const target& t, output_format fmt, int interval_s);
+/// Exit code 0 only when the cluster serves: MessageBox reachable, a live node, a live
+/// cluster supervisor. Prints why not.
+int run_health(const target& t, output_format fmt);
 /// The cluster's members: leases, status, hosts, load, and the cluster supervisor.
 int run_node_list(const target& t, output_format fmt);
 /// The live supervision tree of one node or every node, as each last recorded it, with the

@@ -7,12 +7,15 @@
 #include "convoy/persistence/keys.hpp"
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/runtime/node.hpp"
+#include "convoy/runtime/node_config.hpp"
 #include "examples.hpp"
 
 #include <caf/config.hpp>
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -170,15 +173,241 @@ int run_node(const std::string& config_path, const std::vector<std::string>& set
   return 0;
 }
 
-int run_orch_list(const target& t, output_format fmt, size_t limit) {
+namespace {
+
+/// The newest `filter.limit` instances that match `filter`, or nothing after reporting why.
+std::optional<std::vector<instance_record>> select_instances(const target& t,
+                                                             const instance_filter& filter,
+                                                             int& code) {
   auto box = open_box(t);
-  auto listed = box->list_instances(limit);
-  if (!listed.error.empty())
-    return box_error(t, listed.error);
-  std::cout << (fmt == output_format::json ? instances_json(listed.instances).dump(2) + "\n"
-                                           : instances_table(listed.instances));
+  auto listed = box->list_instances(filter.limit);
+  if (!listed.error.empty()) {
+    code = box_error(t, listed.error);
+    return std::nullopt;
+  }
+  std::vector<instance_record> kept;
+  for (auto& r : listed.instances)
+    if ((filter.status.empty() || to_string(r.status) == filter.status)
+        && (filter.type.empty() || r.type == filter.type)
+        && (filter.owner.empty() || r.owner == filter.owner))
+      kept.push_back(std::move(r));
+  return kept;
+}
+
+std::string to_upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+  return s;
+}
+
+/// The group an instance falls in for `--group-by`.
+std::string group_of(const instance_record& r, const std::string& by) {
+  if (by == "status")
+    return std::string(to_string(r.status));
+  if (by == "type")
+    return r.type;
+  if (by == "host")
+    return r.owner.empty() ? "(none)" : r.owner;
+  return r.error.empty() ? "(no error)" : r.error.substr(0, 120);
+}
+
+/// Counts by group, largest first.
+std::vector<std::pair<std::string, size_t>> grouped(const std::vector<instance_record>& recs,
+                                                    const std::string& by) {
+  std::map<std::string, size_t> counts;
+  for (const auto& r : recs)
+    ++counts[group_of(r, by)];
+  std::vector<std::pair<std::string, size_t>> out(counts.begin(), counts.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
+
+int print_groups(const std::vector<instance_record>& recs, const instance_filter& filter,
+                 output_format fmt) {
+  auto groups = grouped(recs, filter.group_by);
+  if (fmt != output_format::text) {
+    json out = json::array();
+    for (const auto& [group, n] : groups)
+      out.push_back({{filter.group_by, group}, {"count", n}});
+    print_json(out, fmt);
+    return 0;
+  }
+  std::cout << pad_to("COUNT", 8) << to_upper(filter.group_by) << "\n";
+  for (const auto& [group, n] : groups)
+    std::cout << pad_to(std::to_string(n), 8) << group << "\n";
+  if (groups.empty())
+    std::cout << "(no instances)\n";
   return 0;
 }
+
+} // namespace
+
+namespace {
+
+/// Selects by `filter`, prints the groups when it groups, else calls `print` with the records.
+template <class Print>
+int on_selected(const target& t, output_format fmt, const instance_filter& filter, Print print) {
+  int code = 0;
+  auto recs = select_instances(t, filter, code);
+  if (!recs)
+    return code;
+  if (!filter.group_by.empty())
+    return print_groups(*recs, filter, fmt);
+  print(*recs);
+  return 0;
+}
+
+} // namespace
+
+int run_orch_list(const target& t, output_format fmt, const instance_filter& filter) {
+  return on_selected(t, fmt, filter, [fmt](const std::vector<instance_record>& recs) {
+    if (fmt != output_format::text)
+      print_json(instances_json(recs), fmt);
+    else
+      std::cout << instances_table(recs);
+  });
+}
+
+int run_orch_count(const target& t, output_format fmt, const instance_filter& filter) {
+  return on_selected(t, fmt, filter, [&](const std::vector<instance_record>& recs) {
+    if (fmt != output_format::text)
+      print_json(json{{"count", recs.size()}, {"of_newest", filter.limit}}, fmt);
+    else
+      std::cout << recs.size() << "\n";
+  });
+}
+
+namespace {
+
+/// Instance `id` with its journal; or nothing, with `code` set after printing why (a bad id
+/// exits 2, a failing MessageBox 3, an unknown instance 4).
+std::optional<persistence::instance_description> describe_or_report(
+  const target& t, persistence::message_box& box, const std::string& id, int& code) {
+  if (!valid_id(id, "")) {
+    code = 2;
+    return std::nullopt;
+  }
+  auto d = box.describe(id);
+  if (!d.error.empty()) {
+    code = box_error(t, d.error);
+    return std::nullopt;
+  }
+  if (!d.found) {
+    std::cerr << "convoy: no instance '" << id << "' in the MessageBox at "
+              << t.endpoint.address() << "\n";
+    code = 4;
+    return std::nullopt;
+  }
+  return d;
+}
+
+/// One journal entry as an event line, or as JSON.
+json entry_json(const journal_entry& e) {
+  auto payload = json::parse(e.payload.empty() ? "null" : e.payload, nullptr, false);
+  return {{"step", e.step},
+          {"event", to_string(e.event)},
+          {"op", to_string(e.op)},
+          {"payload", payload.is_discarded() ? json(e.payload) : payload}};
+}
+
+void print_entries(const std::vector<journal_entry>& entries, size_t from, output_format fmt) {
+  for (size_t i = from; i < entries.size(); ++i) {
+    auto j = entry_json(entries[i]);
+    if (fmt != output_format::text) {
+      std::cout << j.dump() << "\n";
+      continue;
+    }
+    auto payload = j["payload"].dump();
+    if (payload.size() > 100)
+      payload = payload.substr(0, 97) + "...";
+    std::cout << pad_to(std::to_string(entries[i].step), 6) << pad_to(j["event"], 11)
+              << pad_to(j["op"], 9) << payload << "\n";
+  }
+  std::cout.flush();
+}
+
+} // namespace
+
+int run_orch_history(const target& t, const std::string& id, bool follow, output_format fmt) {
+  auto box = open_box(t);
+  size_t shown = 0;
+  bool header = fmt == output_format::text;
+  while (true) {
+    int code = 0;
+    auto found = describe_or_report(t, *box, id, code);
+    if (!found)
+      return code;
+    const auto& d = *found;
+    if (fmt == output_format::json && !follow) {
+      json out = json::array();
+      for (const auto& e : d.journal)
+        out.push_back(entry_json(e));
+      print_json(out, fmt);
+      return 0;
+    }
+    if (header) {
+      std::cout << pad_to("STEP", 6) << pad_to("EVENT", 11) << pad_to("OP", 9) << "PAYLOAD\n";
+      header = false;
+    }
+    // A continue_as_new starts a new journal: show it from its start.
+    if (d.journal.size() < shown)
+      shown = 0;
+    print_entries(d.journal, shown, fmt);
+    shown = d.journal.size();
+    if (!follow || is_final(d.record.status)) {
+      if (follow && fmt == output_format::text)
+        std::cout << "(instance " << to_string(d.record.status) << ")\n";
+      return 0;
+    }
+    if (wait_for_stop_signal(500) != 0)
+      return 0;
+  }
+}
+
+int run_orch_stack(const target& t, const std::string& id, output_format fmt) {
+  int code = 0;
+  auto found = describe_or_report(t, *open_box(t), id, code);
+  if (!found)
+    return code;
+  const auto& d = *found;
+  // Scheduled operations without an outcome yet are what the instance awaits; messages that
+  // arrived and were not consumed wait in its mailbox.
+  std::map<uint32_t, const journal_entry*> open;
+  std::vector<const journal_entry*> mailbox;
+  size_t consumed = 0;
+  for (const auto& e : d.journal) {
+    if (e.event == entry_event::scheduled)
+      open[e.step] = &e;
+    else if (e.event == entry_event::completed || e.event == entry_event::failed
+             || e.event == entry_event::cancelled)
+      open.erase(e.step);
+    else if (e.event == entry_event::arrived)
+      mailbox.push_back(&e);
+    else if (e.event == entry_event::consumed)
+      ++consumed;
+  }
+  json awaits = json::array(), waiting = json::array();
+  for (const auto& [step, e] : open)
+    awaits.push_back(entry_json(*e));
+  for (size_t i = std::min(consumed, mailbox.size()); i < mailbox.size(); ++i)
+    waiting.push_back(entry_json(*mailbox[i]));
+  if (fmt != output_format::text) {
+    print_json(json{{"id", id}, {"status", to_string(d.record.status)}, {"awaits", awaits},
+                    {"mailbox", waiting}},
+               fmt);
+    return 0;
+  }
+  std::cout << id << " (" << to_string(d.record.status) << ")\n";
+  if (awaits.empty())
+    std::cout << "  awaits nothing\n";
+  for (const auto& a : awaits)
+    std::cout << "  awaits step " << a["step"] << ": " << a["op"].get<std::string>() << " "
+              << a["payload"].dump() << "\n";
+  for (const auto& m : waiting)
+    std::cout << "  mailbox: " << m["payload"].dump() << "\n";
+  return 0;
+}
+
 
 int run_node_list(const target& t, output_format fmt) {
   auto box = open_box(t);
@@ -188,7 +417,7 @@ int run_node_list(const target& t, output_format fmt) {
   const auto& nodes = view.nodes;
   const auto& holder = view.supervisor;
   auto now = wall_clock_ms();
-  if (fmt == output_format::json) {
+  if (fmt != output_format::text) {
     json out{{"supervisor", holder.empty() ? json(nullptr) : json(holder)},
              {"supervisor_epoch", view.supervisor_epoch},
              {"nodes", json::array()}};
@@ -201,7 +430,7 @@ int run_node_list(const target& t, output_format fmt) {
                               {"heartbeat_ms", n.heartbeat_ms},
                               {"lease_expires_ms", n.lease_expires_ms},
                               {"admin", n.admin.empty() ? json(nullptr) : json("http://" + n.admin + "/")}});
-    std::cout << out.dump(2) << "\n";
+    print_json(out, fmt);
     return 0;
   }
   std::cout << pad_to("NODE", 24) << pad_to("STATUS", 8) << pad_to("HOSTS", 28) << pad_to("LOAD", 7)
@@ -353,11 +582,10 @@ int run_tree(const target& t, const std::string& node, int depth, output_format 
     std::cerr << "convoy: no node named '" << node << "' in the cluster (see convoy node list)\n";
     return 1;
   }
-  if (fmt == output_format::json) {
-    std::cout << json{{"supervisor", view.supervisor.empty() ? json(nullptr) : json(view.supervisor)},
-                      {"nodes", trees}}
-                   .dump(2)
-              << "\n";
+  if (fmt != output_format::text) {
+    print_json(json{{"supervisor", view.supervisor.empty() ? json(nullptr) : json(view.supervisor)},
+                    {"nodes", trees}},
+               fmt);
     return 0;
   }
   tree_printer p{depth, {}};
@@ -419,8 +647,8 @@ int run_host_list(const target& t, output_format fmt) {
       rows.push_back(std::move(row));
     }
   }
-  if (fmt == output_format::json) {
-    std::cout << json{{"host_instances", rows}}.dump(2) << "\n";
+  if (fmt != output_format::text) {
+    print_json(fmt == output_format::jsonl ? rows : json{{"host_instances", rows}}, fmt);
     return 0;
   }
   std::cout << pad_to("HOST", 12) << pad_to("NODE", 24) << pad_to("STATE", 10)
@@ -444,20 +672,98 @@ int run_host_list(const target& t, output_format fmt) {
   return 0;
 }
 
-int run_orch_describe(const target& t, const std::string& id, output_format fmt) {
-  if (!valid_id(id, ""))
-    return 2;
+int run_box_stat(const target& t, output_format fmt, int interval_s) {
   auto box = open_box(t);
-  auto d = box->describe(id);
-  if (!d.error.empty())
-    return box_error(t, d.error);
-  if (!d.found) {
-    std::cerr << "convoy: no instance '" << id << "' in the MessageBox at "
-              << t.endpoint.address() << "\n";
-    return 4;
+  while (true) {
+    auto st = box->status(runtime::known_hosts);
+    if (!st.error.empty())
+      return box_error(t, st.error);
+    json queues = json::object();
+    for (const auto& [host, q] : st.queues)
+      queues[host] = {{"length", q.length}, {"pending", q.pending}};
+    json out{{"address", st.address},
+             {"role", st.role},
+             {"version", st.version},
+             {"connected_replicas", st.connected_replicas},
+             {"replicas", st.replicas},
+             {"master_repl_offset", st.master_repl_offset},
+             {"used_memory", st.used_memory},
+             {"maxmemory", st.maxmemory},
+             {"queues", queues},
+             {"persistence_points_applied", st.commits},
+             {"rollbacks_reported", st.rollbacks},
+             {"unrouted", st.unrouted},
+             {"zombies", st.zombies},
+             {"at_ms", wall_clock_ms()}};
+    if (fmt != output_format::text) {
+      print_json(out, fmt);
+    } else {
+      std::cout << "MessageBox " << st.address << " (" << st.role << ", Redis " << st.version
+                << ")\n"
+                << "  replicas:    " << st.connected_replicas
+                << " (master offset " << st.master_repl_offset << ")\n";
+      for (const auto& r : st.replicas)
+        std::cout << "    " << r << "\n";
+      std::cout << "  memory:      " << st.used_memory / (1024 * 1024) << " MiB used"
+                << (st.maxmemory > 0 ? " of " + std::to_string(st.maxmemory / (1024 * 1024)) + " MiB"
+                                     : std::string(" (no maxmemory)"))
+                << "\n  points:      " << st.commits << " persistence points applied\n"
+                << "  rollbacks:   " << st.rollbacks << " reported\n"
+                << "  unrouted:    " << st.unrouted << ", zombies: " << st.zombies << "\n";
+      for (const auto& [host, q] : st.queues)
+        std::cout << "  queue " << pad_to(host + ":", 12) << q.length << " entries, " << q.pending
+                  << " being worked on\n";
+    }
+    if (interval_s <= 0 || wait_for_stop_signal(interval_s * 1000) != 0)
+      return 0;
   }
-  std::cout << (fmt == output_format::json ? description_json(d).dump(2) + "\n"
-                                           : description_card(d));
+}
+
+int run_health(const target& t, output_format fmt) {
+  auto box = open_box(t);
+  auto view = box->list_nodes();
+  std::string why;
+  size_t alive = 0;
+  bool supervisor_alive = false;
+  if (!view.error.empty()) {
+    why = "the MessageBox at " + t.endpoint.address() + " does not answer: " + view.error;
+  } else {
+    auto now = wall_clock_ms();
+    for (const auto& n : view.nodes)
+      if (n.status == "alive" && n.lease_expires_ms > now) {
+        ++alive;
+        supervisor_alive = supervisor_alive || n.name == view.supervisor;
+      }
+    if (alive == 0)
+      why = "no node holds a live lease";
+    else if (!supervisor_alive)
+      why = "the cluster supervisor (" + (view.supervisor.empty() ? "none" : view.supervisor)
+            + ") does not hold a live lease";
+  }
+  if (fmt != output_format::text)
+    print_json(json{{"serving", why.empty()},
+                    {"reason", why.empty() ? json(nullptr) : json(why)},
+                    {"live_nodes", alive},
+                    {"supervisor", view.supervisor}},
+               fmt);
+  else
+    std::cout << (why.empty() ? "serving: " + std::to_string(alive) + " live node(s), cluster "
+                                  "supervisor " + view.supervisor
+                              : "not serving: " + why)
+              << "\n";
+  return why.empty() ? 0 : 1;
+}
+
+int run_orch_describe(const target& t, const std::string& id, output_format fmt) {
+  int code = 0;
+  auto found = describe_or_report(t, *open_box(t), id, code);
+  if (!found)
+    return code;
+  const auto& d = *found;
+  if (fmt != output_format::text)
+    print_json(description_json(d), fmt);
+  else
+    std::cout << description_card(d);
   return 0;
 }
 
@@ -559,8 +865,8 @@ int run_msg_list(const target& t, bool zombies, output_format fmt, size_t limit)
       j[k] = v;
     out.push_back(std::move(j));
   }
-  if (fmt == output_format::json) {
-    std::cout << out.dump(2) << "\n";
+  if (fmt != output_format::text) {
+    print_json(out, fmt);
     return 0;
   }
   std::cout << pad_to("ID", 18) << pad_to("TYPE", 14) << (zombies ? pad_to("INSTANCE", 24) : pad_to("REASON", 16))

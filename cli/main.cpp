@@ -19,10 +19,14 @@ struct box_options {
     cmd->add_option("--prefix", prefix, "key prefix (env CONVOY_PREFIX, default convoy:)");
     if (with_output)
       cmd->add_option("-o,--output", output, "output format")
-        ->check(CLI::IsMember({"text", "json"}));
+        ->check(CLI::IsMember({"text", "json", "jsonl"}));
   }
 
-  output_format format() const { return output == "json" ? output_format::json : output_format::text; }
+  output_format format() const {
+    return output == "json"    ? output_format::json
+           : output == "jsonl" ? output_format::jsonl
+                               : output_format::text;
+  }
 };
 
 /// After a failed parse where a subcommand was required and none was given: names the first
@@ -95,17 +99,55 @@ int main(int argc, char** argv) {
   auto orch = app.add_subcommand("orch", "orchestration instances");
   orch->require_subcommand(1);
   box_options list_opts;
-  size_t limit = 100;
+  instance_filter filter;
+  auto add_filters = [&filter](CLI::App* cmd) {
+    cmd->add_option("--status", filter.status, "only instances in this status")
+      ->check(CLI::IsMember({"pending", "running", "waiting", "completed", "failed", "suspended",
+                             "cancelled"}));
+    cmd->add_option("--type", filter.type, "only this orchestration type");
+    cmd->add_option("--host", filter.owner, "only instances this node owns");
+    cmd->add_option("--group-by", filter.group_by, "count by status, type, host or error")
+      ->check(CLI::IsMember({"status", "type", "host", "error"}));
+    cmd->add_option("--limit", filter.limit, "look at the newest N instances (default 100)")
+      ->check(CLI::Range(1, 100000));
+  };
   auto list_cmd = orch->add_subcommand("list", "list instances, newest first\n"
-                                               "example: convoy orch list -o json");
+                                               "example: convoy orch list --status failed -o json");
   list_opts.add_to(list_cmd);
-  list_cmd->add_option("--limit", limit, "at most this many")->check(CLI::Range(1, 100000));
+  add_filters(list_cmd);
+  box_options count_opts;
+  auto count_cmd = orch->add_subcommand(
+    "count", "count instances (of the newest --limit), optionally grouped\n"
+             "example: convoy orch count --group-by status --limit 10000");
+  count_opts.add_to(count_cmd);
+  add_filters(count_cmd);
+  // A verb about one instance: `convoy orch VERB ID [--redis ...] [-o ...]`.
+  auto instance_verb = [orch](const char* name, const char* help, box_options& opts,
+                              std::string& id) {
+    auto cmd = orch->add_subcommand(name, help);
+    opts.add_to(cmd);
+    cmd->add_option("id", id, "instance id")->required();
+    return cmd;
+  };
+  box_options history_opts;
+  std::string history_id;
+  bool history_follow = false;
+  auto history_cmd = instance_verb("history",
+                                   "an instance's journal, event by event\n"
+                                   "example: convoy orch history order-1001 --follow",
+                                   history_opts, history_id);
+  history_cmd->add_flag("-f,--follow", history_follow, "print new events until it finishes");
+  box_options stack_opts;
+  std::string stack_id;
+  auto stack_cmd = instance_verb("stack",
+                                 "what an instance awaits now (and messages waiting in its "
+                                 "mailbox)\nexample: convoy orch stack order-1003",
+                                 stack_opts, stack_id);
   box_options describe_opts;
   std::string describe_id;
-  auto describe_cmd = orch->add_subcommand(
-    "describe", "show one instance with its journal\nexample: convoy orch describe hello-1");
-  describe_opts.add_to(describe_cmd);
-  describe_cmd->add_option("id", describe_id, "instance id")->required();
+  auto describe_cmd = instance_verb(
+    "describe", "show one instance with its journal\nexample: convoy orch describe hello-1",
+    describe_opts, describe_id);
   box_options start_opts;
   std::string start_type, start_input = "null", start_id;
   auto start_cmd = orch->add_subcommand(
@@ -159,6 +201,22 @@ int main(int argc, char** argv) {
 
   auto run_adapter_verb = add_adapter_commands(*msg);
 
+  auto box_cmd = app.add_subcommand("box", "the MessageBox");
+  box_cmd->require_subcommand(1);
+  box_options stat_opts;
+  int stat_interval = 0;
+  auto stat_cmd = box_cmd->add_subcommand(
+    "stat", "server, role, replicas and lag, memory, queue depths, rollbacks\n"
+            "example: convoy box stat -i 2");
+  stat_opts.add_to(stat_cmd);
+  stat_cmd->add_option("-i,--interval", stat_interval, "repeat every N seconds until Ctrl-C")
+    ->check(CLI::Range(1, 3600));
+  box_options health_opts;
+  auto health_cmd = app.add_subcommand(
+    "health", "exit code 0 only when the cluster serves (MessageBox, a live node, a live\n"
+              "cluster supervisor)\nexample: convoy health && echo ok");
+  health_opts.add_to(health_cmd);
+
   box_options version_opts;
   auto version_cmd = app.add_subcommand("version", "print the versions of Convoy, CAF, hiredis "
                                                    "and the Redis server");
@@ -206,7 +264,27 @@ int main(int argc, char** argv) {
     return run_node(config_path, config_sets, dump_config);
   if (list_cmd->parsed())
     return with_target(list_opts, [&](const target& t) {
-      return run_orch_list(t, list_opts.format(), limit);
+      return run_orch_list(t, list_opts.format(), filter);
+    });
+  if (count_cmd->parsed())
+    return with_target(count_opts, [&](const target& t) {
+      return run_orch_count(t, count_opts.format(), filter);
+    });
+  if (history_cmd->parsed())
+    return with_target(history_opts, [&](const target& t) {
+      return run_orch_history(t, history_id, history_follow, history_opts.format());
+    });
+  if (stack_cmd->parsed())
+    return with_target(stack_opts, [&](const target& t) {
+      return run_orch_stack(t, stack_id, stack_opts.format());
+    });
+  if (stat_cmd->parsed())
+    return with_target(stat_opts, [&](const target& t) {
+      return run_box_stat(t, stat_opts.format(), stat_interval);
+    });
+  if (health_cmd->parsed())
+    return with_target(health_opts, [&](const target& t) {
+      return run_health(t, health_opts.format());
     });
   if (describe_cmd->parsed())
     return with_target(describe_opts, [&](const target& t) {

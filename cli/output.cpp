@@ -1,4 +1,7 @@
 #include "output.hpp"
+#include "cli.hpp"
+
+#include <iostream>
 
 #include <chrono>
 #include <sstream>
@@ -19,6 +22,15 @@ int64_t now_ms() {
 }
 
 } // namespace
+
+void print_json(const json& value, output_format fmt) {
+  if (fmt == output_format::jsonl && value.is_array()) {
+    for (const auto& element : value)
+      std::cout << element.dump() << "\n";
+    return;
+  }
+  std::cout << (fmt == output_format::jsonl ? value.dump() : value.dump(2)) << "\n";
+}
 
 std::string pad_to(const std::string& s, size_t n) {
   return s.size() >= n ? s + " " : s + std::string(n - s.size(), ' ');

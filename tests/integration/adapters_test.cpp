@@ -187,6 +187,23 @@ std::string read_text(const fs::path& p) {
 
 BOOST_AUTO_TEST_SUITE(adapters)
 
+BOOST_AUTO_TEST_CASE(http_receive_answers_503_while_its_nodes_receive_host_is_throttled) {
+  fixture f;
+  orders_service orders;
+  auto cfg = f.config("node-1", orders.url());
+  cfg.throttling.memory_mb = 1; // any process is over it: the receive host stays throttled
+  auto n = f.start(cfg);
+  BOOST_TEST_REQUIRE(
+    test::wait_until([&] { return !n->node->throttle_cause("receive").empty(); }, 10s));
+  auto refused = f.post(R"({"order":1})");
+  BOOST_TEST_REQUIRE(static_cast<bool>(refused));
+  BOOST_TEST(refused->status == 503);
+  BOOST_TEST(refused->get_header_value("Retry-After") == "1");
+  BOOST_TEST(refused->body.find("node's receive host is (memory: the node uses") != std::string::npos,
+             refused->body);
+  n->node->stop();
+}
+
 BOOST_AUTO_TEST_CASE(http_receive_answers_202_only_once_persisted_and_400_413_503_otherwise) {
   fixture f;
   orders_service orders;

@@ -455,4 +455,68 @@ BOOST_AUTO_TEST_CASE(dev_runs_the_examples_and_cleans_up_on_ctrl_c) {
   BOOST_TEST(errno == ESRCH);
 }
 
+BOOST_AUTO_TEST_CASE(operators_filter_count_follow_and_inspect_instances_and_the_box) {
+  auto redis = redis_server::start(dir.path() / "redis");
+  auto address = redis.address();
+  auto config = dir.path() / "node.toml";
+  std::ofstream(config) << "[node]\nname = \"ops-node\"\n[messagebox]\naddress = \"" << address
+                        << "\"\n";
+  auto node_log = dir.path() / "node.log";
+  auto node = child_process::start({CONVOY_BINARY, "node", "--config", config.string()}, env(),
+                                   node_log.string());
+  auto run = [&](std::vector<std::string> args) {
+    args.push_back("--redis");
+    args.push_back(address);
+    auto r = convoy(args, 20s);
+    BOOST_TEST_INFO("convoy printed:\n" << r.output << "\nnode log:\n" << read_file(node_log));
+    BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+    return r.output;
+  };
+  run({"orch", "start", "hello", "\"ops\"", "--id", "hello-ops"});
+  run({"orch", "start", "counter", "{}", "--id", "counter-ops"});
+  BOOST_REQUIRE(wait_until(
+    [&] {
+      auto counts = json::parse(convoy({"orch", "count", "--group-by", "status", "-o", "json",
+                                        "--redis", address})
+                                  .output,
+                                nullptr, false);
+      size_t completed = 0, waiting = 0;
+      for (const auto& g : counts.is_array() ? counts : json::array()) {
+        completed += g["status"] == "completed" ? g["count"].get<size_t>() : 0;
+        waiting += g["status"] == "waiting" ? g["count"].get<size_t>() : 0;
+      }
+      return completed == 1 && waiting == 1;
+    },
+    20s, 100ms));
+  // Filters, and JSON lines: one instance per line.
+  auto lines = run({"orch", "list", "--status", "completed", "--type", "hello", "-o", "jsonl"});
+  BOOST_TEST(std::count(lines.begin(), lines.end(), '\n') == 1);
+  BOOST_TEST(json::parse(lines)["id"] == "hello-ops");
+  BOOST_TEST(run({"orch", "count", "--host", "ops-node"}) == "2\n");
+  BOOST_TEST(run({"orch", "count", "--host", "someone-else"}) == "0\n");
+  // History: every event of the journal; stack: what the counter awaits now.
+  auto history = run({"orch", "history", "hello-ops"});
+  BOOST_TEST(contains(history, "scheduled  call"));
+  BOOST_TEST(contains(history, "\"HELLO, OPS!\""));
+  auto stack = json::parse(run({"orch", "stack", "counter-ops", "-o", "json"}));
+  BOOST_TEST(stack["status"] == "waiting");
+  BOOST_REQUIRE(stack["awaits"].size() >= 1u);
+  BOOST_TEST(stack["awaits"][0]["op"] == "signal");
+  // The MessageBox and the cluster's health.
+  auto box = json::parse(run({"box", "stat", "-o", "json"}));
+  BOOST_TEST(box["role"] == "master");
+  BOOST_TEST(box["persistence_points_applied"].get<int64_t>() > 0);
+  BOOST_TEST(box["queues"].contains("processing"));
+  BOOST_TEST(contains(run({"health"}), "serving: 1 live node(s), cluster supervisor ops-node"));
+  // Stopped, the cluster no longer serves (once the lease lapses), and health says so.
+  node.send_signal(SIGTERM);
+  node.wait_for_exit(15s);
+  auto down = convoy({"health", "--redis", address});
+  BOOST_TEST(down.exit_code == 1, down.output);
+  BOOST_TEST(contains(down.output, "not serving: no node holds a live lease"), down.output);
+  auto unreachable = convoy({"health", "--redis", "127.0.0.1:1"});
+  BOOST_TEST(unreachable.exit_code == 1, unreachable.output);
+  BOOST_TEST(contains(unreachable.output, "does not answer"), unreachable.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

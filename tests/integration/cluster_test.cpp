@@ -7,6 +7,7 @@
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/test/process.hpp"
 #include "convoy/test/redis_server.hpp"
+#include "convoy/test/sentinel_group.hpp"
 #include "convoy/test/temp_dir.hpp"
 #include "convoy/test/wait_until.hpp"
 
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -36,10 +38,29 @@ struct cluster_run {
   std::map<std::string, test::child_process> nodes;
   fs::path sink = dir.path() / "effects.log";
 
-  cluster_run() {
+  /// With `with_sentinels`, the MessageBox is a Sentinel group (1 master, 2 replicas, 3
+  /// Sentinels) that nodes and the test reach through the Sentinels; else one redis-server.
+  std::optional<test::sentinel_group> group;
+
+  enum class messagebox { single_server, with_sentinels };
+
+  explicit cluster_run(messagebox kind = messagebox::single_server) {
     persistence::message_box_config cfg;
-    cfg.endpoint.port = redis.port();
+    if (kind == messagebox::with_sentinels) {
+      group = test::sentinel_group::start(dir.path());
+      cfg.endpoint.sentinels = group->sentinel_addresses();
+      cfg.endpoint.master_name = "convoy";
+    } else {
+      cfg.endpoint.port = redis.port();
+    }
     box = std::make_unique<persistence::message_box>(cfg);
+  }
+
+  /// Where the MessageBox's master is now.
+  uint16_t master_port() const { return group ? group->master_port() : redis.port(); }
+
+  std::string master_command(std::initializer_list<std::string> args) const {
+    return test::redis_command(master_port(), args);
   }
 
   ~cluster_run() {
@@ -82,10 +103,19 @@ struct cluster_run {
     std::vector<std::string> argv{CONVOY_BINARY, "node"};
     std::vector<std::string> settings{
       "node.name=" + name, "node.log_level=debug",
-      "messagebox.address=127.0.0.1:" + std::to_string(redis.port()), "timing.heartbeat_ms=100",
+      "timing.heartbeat_ms=100",
       "timing.lease_ttl_ms=500",
       "timing.reclaim_idle_ms=" + std::to_string(reclaim_idle.count() * 1000),
       "timing.poll_block_ms=100", "processing.dehydrate_after_ms=0"};
+    if (group) {
+      std::string list;
+      for (const auto& a : group->sentinel_addresses())
+        list += (list.empty() ? "\"" : ", \"") + a + "\"";
+      settings.push_back("messagebox.sentinels=[" + list + "]");
+      settings.push_back("messagebox.master_name=convoy");
+    } else {
+      settings.push_back("messagebox.address=127.0.0.1:" + std::to_string(redis.port()));
+    }
     settings.insert(settings.end(), extra.begin(), extra.end());
     settings.insert(settings.end(), more.begin(), more.end());
     if (link_settings)
@@ -103,14 +133,14 @@ struct cluster_run {
   /// that no live node's blocked read can take it first.
   void hand_pending_to(const std::string& node) {
     auto handed = test::redis_commands(
-      redis.port(),
+      master_port(),
       {{"MULTI"},
        {"XADD", "convoy:q:processing", "*", "v", "1", "kind", "start", "instance", "w-0"},
        {"XREADGROUP", "GROUP", "processing", node, "COUNT", "1", "STREAMS",
         "convoy:q:processing", ">"},
        {"EXEC"}});
     BOOST_TEST_REQUIRE(
-      !redis.command({"XPENDING", "convoy:q:processing", "processing", "-", "+", "10", node})
+      !master_command({"XPENDING", "convoy:q:processing", "processing", "-", "+", "10", node})
          .empty(),
       node << " holds nothing: " << handed.back());
   }
@@ -128,17 +158,30 @@ struct cluster_run {
       10s);
   }
 
-  void submit(int instances, int steps) {
+  void submit(int instances, int steps, int pause_ms = 300) {
     for (int i = 0; i < instances; ++i) {
-      auto input = json{{"count", steps}, {"sink", sink.string()}, {"pause_ms", 300}}.dump();
+      auto input = json{{"count", steps}, {"sink", sink.string()}, {"pause_ms", pause_ms}}.dump();
       BOOST_TEST_REQUIRE(box->submit("receive", "steps", input, "w-" + std::to_string(i)).empty());
     }
   }
 
+  /// The records of w-0 .. w-(instances-1), in that order (one pipelined read of the newest
+  /// records, not a describe each: polling a thousand instances must not load the machine).
   std::vector<instance_record> records(int instances) {
+    std::map<std::string, instance_record> by_id;
+    for (auto& r : box->list_instances(static_cast<size_t>(instances) + 16).instances)
+      by_id[r.id] = std::move(r);
     std::vector<instance_record> out;
-    for (int i = 0; i < instances; ++i)
-      out.push_back(box->describe("w-" + std::to_string(i)).record);
+    for (int i = 0; i < instances; ++i) {
+      auto id = "w-" + std::to_string(i);
+      auto found = by_id.find(id);
+      if (found != by_id.end()) {
+        out.push_back(std::move(found->second));
+      } else {
+        out.emplace_back();
+        out.back().id = id; // not created yet
+      }
+    }
     return out;
   }
 
@@ -171,11 +214,11 @@ struct cluster_run {
   }
 
   std::string logs() const {
-    std::string out = "nodes: " + redis.command({"ZRANGE", "convoy:nodes", "0", "-1", "WITHSCORES"})
-                      + "\nnode-a: " + redis.command({"HGETALL", "convoy:node:node-a"})
-                      + "\nlease: " + redis.command({"HGETALL", "convoy:cluster-lease"})
-                      + "\npending: " + redis.command({"XPENDING", "convoy:q:processing", "processing"})
-                      + "\nrelocations: " + redis.command({"KEYS", "convoy:relocate:*"}) + "\n";
+    std::string out = "nodes: " + master_command({"ZRANGE", "convoy:nodes", "0", "-1", "WITHSCORES"})
+                      + "\nnode-a: " + master_command({"HGETALL", "convoy:node:node-a"})
+                      + "\nlease: " + master_command({"HGETALL", "convoy:cluster-lease"})
+                      + "\npending: " + master_command({"XPENDING", "convoy:q:processing", "processing"})
+                      + "\nrelocations: " + master_command({"KEYS", "convoy:relocate:*"}) + "\n";
     for (const auto& [name, p] : nodes) {
       std::ifstream in(log(name));
       std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -280,6 +323,13 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_is_replaced_fenced_and_rejoins_when_it_wakes)
   for (const auto& r : c.records(instances))
     BOOST_TEST((r.status == instance_status::completed), r.id);
   c.check_effects(instances, steps);
+  auto woke = c.log_text("node-a");
+  size_t rejected = 0;
+  for (auto at = woke.find("fenced, a newer owner holds it"); at != std::string::npos;
+       at = woke.find("fenced, a newer owner holds it", at + 1))
+    ++rejected;
+  BOOST_TEST_MESSAGE("node-a, woken after being declared dead: " << rejected
+                       << " of its writes rejected as stale (CONVOY_STALE_EPOCH)");
   // Nothing node-a does after waking is accepted for work node-b finished: results stand.
   for (const auto& r : c.records(instances))
     BOOST_TEST(r.result == std::to_string(steps * (steps - 1) / 2), r.id);
@@ -349,6 +399,90 @@ BOOST_AUTO_TEST_CASE(with_the_cluster_link_a_hung_node_is_noticed_by_its_link_be
                                  "1000 here, but the cluster uses 200 and 1000")
                != std::string::npos,
              refused.output);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_killed_with_a_thousand_instances_in_flight_loses_nothing_on_sentinel) {
+  cluster_run c{cluster_run::messagebox::with_sentinels};
+  for (auto name : {"node-a", "node-b", "node-c"})
+    c.start(name);
+  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
+  constexpr int instances = 1000, steps = 4;
+  c.submit(instances, steps, 200);
+  // Kill node-a once it has a good share of the instances in flight.
+  std::set<std::string> on_a;
+  BOOST_TEST_REQUIRE(test::wait_until(
+                       [&] {
+                         on_a.clear();
+                         for (const auto& r : c.records(instances))
+                           if (r.owner == "node-a" && !is_final(r.status) && r.steps >= 1)
+                             on_a.insert(r.id);
+                         return on_a.size() >= 100;
+                       },
+                       120s, 250ms),
+                     c.logs());
+  // Frozen first, so that what it holds unfinished is known exactly when it dies.
+  c.nodes.at("node-a").send_signal(SIGSTOP);
+  on_a.clear();
+  for (const auto& r : c.records(instances))
+    if (r.owner == "node-a" && !is_final(r.status))
+      on_a.insert(r.id);
+  c.nodes.at("node-a").send_signal(SIGKILL);
+  c.nodes.at("node-a").wait_for_exit(10s);
+  auto killed = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(test::wait_until([&] { return c.all_completed(instances); }, 300s, 500ms),
+                     c.logs());
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - killed);
+  BOOST_TEST_MESSAGE("node-a held " << on_a.size() << " of " << instances
+                                    << " instances in flight; all completed " << took.count()
+                                    << " ms after its kill -9 (Sentinel group, lease 500 ms)");
+  // What node-a held unfinished when it died finished elsewhere (what it had finished before
+  // stays its own).
+  for (const auto& r : c.records(instances)) {
+    if (on_a.count(r.id))
+      BOOST_TEST(r.owner != "node-a", r.id << " still owned by node-a");
+    BOOST_TEST(r.result == std::to_string(steps * (steps - 1) / 2), r.id);
+  }
+  c.check_effects(instances, steps);
+}
+
+BOOST_AUTO_TEST_CASE(the_cluster_supervisor_killed_mid_relocation_leaves_it_to_another_node) {
+  cluster_run c;
+  constexpr int instances = 12, steps = 10;
+  c.start("node-b"); // first: the cluster supervisor
+  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
+  c.start("node-a");
+  c.start("node-c");
+  BOOST_TEST_REQUIRE(c.all_joined(), c.logs());
+  c.submit(instances, steps);
+  BOOST_TEST_REQUIRE(c.wait_until_running_on("node-a", instances), c.logs());
+  c.nodes.at("node-a").send_signal(SIGSTOP);
+  c.hand_pending_to("node-a");
+  c.nodes.at("node-a").send_signal(SIGKILL);
+  c.nodes.at("node-a").wait_for_exit(10s);
+  // The supervisor starts relocating node-a's work: kill it as soon as it has declared
+  // node-a dead, before or while the take-over it assigned is carried out.
+  BOOST_TEST_REQUIRE(test::wait_until(
+                       [&] {
+                         return c.log_text("node-b").find("node node-a is dead")
+                                != std::string::npos;
+                       },
+                       20s),
+                     c.logs());
+  c.nodes.at("node-b").send_signal(SIGKILL);
+  c.nodes.at("node-b").wait_for_exit(10s);
+  BOOST_TEST_REQUIRE(test::wait_until([&] { return c.all_completed(instances); }, 60s), c.logs());
+  auto survivor = c.log_text("node-c");
+  BOOST_TEST(survivor.find("node node-c is the cluster supervisor") != std::string::npos,
+             c.logs());
+  for (auto dead : {"node-a", "node-b"})
+    BOOST_TEST(c.master_command({"XPENDING", "convoy:q:processing", "processing", "-", "+", "10",
+                                 dead})
+                 .empty(),
+               dead << " still holds messages: " << c.logs());
+  for (const auto& r : c.records(instances))
+    BOOST_TEST(r.owner == "node-c", r.id << " owned by " << r.owner);
+  c.check_effects(instances, steps);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -63,6 +63,7 @@ std::string attach(runtime::node& n, registry& reg, credential_resolver resolver
       http_receive_config c;
       if (auto err = parse_http_receive(name, settings, c); !err.empty())
         return err;
+      c.host_throttled = [&n] { return n.throttle_cause("receive"); };
       locations.push_back(std::make_unique<http_receive_location>(std::move(c), box));
     } else if (type == "file") {
       file_receive_config c;

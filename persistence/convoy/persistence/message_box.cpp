@@ -993,6 +993,67 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
   return view;
 }
 
+namespace {
+
+/// `field:value` of an INFO section's text, or "".
+std::string info_field(const std::string& info, const std::string& field) {
+  auto at = info.find(field + ":");
+  if (at == std::string::npos || (at > 0 && info[at - 1] != '\n'))
+    return {};
+  auto start = at + field.size() + 1;
+  auto end = info.find_first_of("\r\n", start);
+  return info.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+} // namespace
+
+message_box::server_status message_box::status(const std::vector<std::string>& hosts,
+                                               std::chrono::milliseconds timeout) {
+  server_status out;
+  std::vector<std::vector<std::string>> reads{{"ROLE"},
+                                              {"INFO", "replication"},
+                                              {"INFO", "memory"},
+                                              {"INFO", "server"},
+                                              {"HGET", keys_.store(), "commits"},
+                                              {"XLEN", keys_.rollbacks()},
+                                              {"XLEN", keys_.unrouted()},
+                                              {"XLEN", keys_.zombies()}};
+  for (const auto& h : hosts) {
+    reads.push_back({"XLEN", keys_.queue(h)});
+    reads.push_back({"XPENDING", keys_.queue(h), h});
+  }
+  auto r = commands_->run_all(std::move(reads), timeout);
+  for (size_t i = 0; i < 4; ++i)
+    if (r[i].is_error()) {
+      out.error = r[i].str;
+      return out;
+    }
+  out.address = commands_->endpoint().sentinels.empty() ? config_.endpoint.address()
+                                                        : "via Sentinel master '"
+                                                            + config_.endpoint.master_name + "'";
+  out.role = r[0].elements.empty() ? std::string("?") : r[0].elements[0].str;
+  const auto& replication = r[1].str;
+  out.connected_replicas = to_number<int64_t>(info_field(replication, "connected_slaves"));
+  for (int64_t i = 0; i < out.connected_replicas; ++i)
+    out.replicas.push_back(info_field(replication, "slave" + std::to_string(i)));
+  out.master_repl_offset = to_number<int64_t>(info_field(replication, "master_repl_offset"));
+  out.used_memory = to_number<int64_t>(info_field(r[2].str, "used_memory"));
+  out.maxmemory = to_number<int64_t>(info_field(r[2].str, "maxmemory"));
+  out.version = info_field(r[3].str, "redis_version");
+  out.commits = to_number<int64_t>(r[4].str);
+  out.rollbacks = r[5].integer;
+  out.unrouted = r[6].integer;
+  out.zombies = r[7].integer;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    auto& q = out.queues[hosts[i]];
+    q.length = r[8 + 2 * i].integer;
+    const auto& pending = r[9 + 2 * i];
+    if (pending.is_array() && !pending.elements.empty())
+      q.pending = pending.elements[0].integer;
+  }
+  return out;
+}
+
 std::string message_box::submit(const std::string& receive_host, const std::string& type,
                                 const std::string& input_json, const std::string& instance_id,
                                 std::chrono::milliseconds timeout) {

@@ -303,6 +303,30 @@ public:
 
   // -- blocking calls (CLI, start-up, tests) ------------------------------------------------------
 
+  /// What `convoy box stat` shows of the server and the store.
+  struct server_status {
+    std::string error;
+    std::string address;    ///< the server answering (the master, through Sentinel)
+    std::string role;       ///< ROLE: master, slave, sentinel
+    std::string version;
+    int64_t connected_replicas = 0;
+    /// Each replica as INFO lists it: "ip=...,port=...,state=online,offset=...,lag=..".
+    std::vector<std::string> replicas;
+    int64_t master_repl_offset = 0;
+    int64_t used_memory = 0, maxmemory = 0;
+    struct queue {
+      int64_t length = 0;  ///< entries in the stream (read or not, not yet acknowledged)
+      int64_t pending = 0; ///< read by a consumer, not yet acknowledged
+    };
+    std::map<std::string, queue> queues; ///< per host
+    int64_t commits = 0;                 ///< persistence points the store applied
+    int64_t rollbacks = 0;               ///< rollback reports in {p}rollbacks
+    int64_t unrouted = 0, zombies = 0;
+  };
+  server_status status(const std::vector<std::string>& hosts,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(3));
+
+
   /// Puts a `publish` message (type, JSON body, properties) on the receive host's queue.
   /// `activation_id` names the instance if the message activates one (default: generated).
   std::string submit_message(const std::string& receive_host, const std::string& type,

@@ -225,6 +225,14 @@ bool node::serving() const noexcept {
   return impl_ && impl_->serving->load();
 }
 
+std::string node::throttle_cause(const std::string& host) const {
+  if (!impl_)
+    return {};
+  auto now = impl_->svc->throttle->snapshot();
+  auto i = now.find(host);
+  return i == now.end() ? std::string{} : i->second.cause;
+}
+
 caf::actor node::host_actor(const std::string& host) const {
   return impl_ ? impl_->svc->directory->get(host) : caf::actor{};
 }

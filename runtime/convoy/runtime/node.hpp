@@ -40,6 +40,9 @@ public:
   /// restarts): the node no longer serves and should be stopped.
   bool serving() const noexcept;
 
+  /// Why `host` is throttled on this node now, or "" (see throttle.hpp). Thread-safe.
+  std::string throttle_cause(const std::string& host) const;
+
   /// The actor of `host` running on this node now (invalid if none): for operators' tools
   /// and fault-injection tests. A host restarted by its supervisor is a new actor.
   caf::actor host_actor(const std::string& host) const;

@@ -170,6 +170,10 @@ struct http_receive_location::impl {
       return unavailable(res, "receive location " + config.name + " is throttled ("
                                 + std::to_string(config.max_in_flight)
                                 + " requests in flight); retry later");
+    if (config.host_throttled)
+      if (auto cause = config.host_throttled(); !cause.empty())
+        return unavailable(res, "receive location " + config.name + " is throttled: its "
+                                  "node's receive host is (" + cause + "); retry later");
     json body;
     try {
       body = json::parse(req.body);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,9 @@ struct http_receive_config {
   std::chrono::milliseconds idempotency_ttl{24 * 3600 * 1000};
   /// Retry-After (seconds) sent with 503.
   int retry_after_s = 1;
+  /// Why the node's receive host is throttled now, or "" (see runtime/throttle.hpp): while
+  /// it is, requests are answered 503 rather than adding to a backlog the node cannot follow.
+  std::function<std::string()> host_throttled;
 };
 
 /// Reads an HTTP receive location's settings; returns an error naming NAME and the key.
