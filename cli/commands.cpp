@@ -565,12 +565,7 @@ int run_tree(const target& t, const std::string& node, int depth, output_format 
     if (!node.empty() && n.name != node)
       continue;
     found = true;
-    auto published = json::parse(n.tree.empty() ? "{}" : n.tree, nullptr, false);
-    if (!published.is_object())
-      published = json::object();
-    json entry{{"node", n.name}, {"status", n.status}};
-    entry["tree"] = published.value("tree", json(nullptr));
-    entry["hosts"] = published.value("hosts", json::object());
+    auto entry = runtime::recorded_tree(n);
     json orchestrations = json::object();
     if (auto i = owned.find(n.name); i != owned.end())
       for (const auto& [type, count] : i->second)
@@ -620,8 +615,7 @@ int run_host_list(const target& t, output_format fmt) {
   const auto& owned = snap.owned;
   json rows = json::array();
   for (const auto& n : view.nodes) {
-    auto published = json::parse(n.tree.empty() ? "{}" : n.tree, nullptr, false);
-    auto hosts = published.is_object() ? published.value("hosts", json::object()) : json::object();
+    auto hosts = runtime::recorded_tree(n)["hosts"];
     auto throttle = json::parse(n.throttle.empty() ? "{}" : n.throttle, nullptr, false);
     std::stringstream listed(n.hosts);
     std::string host;

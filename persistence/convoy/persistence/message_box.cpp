@@ -235,6 +235,10 @@ void message_box::on_rollback(std::function<void(const rollback_report&)> listen
   watch_->listener = std::move(listener);
 }
 
+int64_t message_box::write_latency_us() const noexcept {
+  return watch_->write_latency_us.load(std::memory_order_relaxed);
+}
+
 message_box_stats message_box::stats() const {
   message_box_stats out;
   out.rollbacks_detected = watch_->rollbacks.load();

@@ -122,6 +122,8 @@ public:
   void on_rollback(std::function<void(const rollback_report&)> listener);
 
   message_box_stats stats() const;
+  /// `stats().write_latency_us` alone: cheap enough for every queue read (throttling).
+  int64_t write_latency_us() const noexcept;
   const redis_endpoint& endpoint() const noexcept { return config_.endpoint; }
 
   // -- instance_store --------------------------------------------------------------------------

@@ -238,15 +238,8 @@ struct admin_server::impl {
   json trees() const {
     auto view = svc->box->list_nodes();
     json out = json::array();
-    for (const auto& n : view.nodes) {
-      auto recorded = json::parse(n.tree.empty() ? "{}" : n.tree, nullptr, false);
-      out.push_back({{"node", n.name},
-                     {"status", n.status},
-                     {"tree", recorded.is_object() ? recorded.value("tree", json(nullptr))
-                                                   : json(nullptr)},
-                     {"hosts", recorded.is_object() ? recorded.value("hosts", json::object())
-                                                    : json::object()}});
-    }
+    for (const auto& n : view.nodes)
+      out.push_back(recorded_tree(n));
     return {{"supervisor", view.supervisor}, {"nodes", std::move(out)}};
   }
 

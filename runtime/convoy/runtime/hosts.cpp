@@ -59,7 +59,7 @@ struct queue_reader {
     throttle_inputs now;
     now.resident_mb = svc->throttle->resident_mb();
     now.backlog = svc->throttle->backlog();
-    now.write_latency_us = svc->box->stats().write_latency_us;
+    now.write_latency_us = svc->box->write_latency_us();
     now.instances = instances;
     now.max_instances = max_instances;
     auto cause = throttle_cause(host, svc->config->throttling, now);

@@ -226,11 +226,7 @@ bool node::serving() const noexcept {
 }
 
 std::string node::throttle_cause(const std::string& host) const {
-  if (!impl_)
-    return {};
-  auto now = impl_->svc->throttle->snapshot();
-  auto i = now.find(host);
-  return i == now.end() ? std::string{} : i->second.cause;
+  return impl_ ? impl_->svc->throttle->cause(host) : std::string{};
 }
 
 caf::actor node::host_actor(const std::string& host) const {

@@ -56,6 +56,12 @@ void throttle_board::update(const std::string& host, const std::string& cause) {
                cause);
 }
 
+std::string throttle_board::cause(const std::string& host) const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  auto i = hosts_.find(host);
+  return i == hosts_.end() ? std::string{} : i->second.cause;
+}
+
 void throttle_board::set_backlog(int64_t n) {
   std::lock_guard<std::mutex> guard(mtx_);
   backlog_ = n;

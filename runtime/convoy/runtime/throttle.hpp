@@ -63,6 +63,9 @@ public:
   /// Records what the last check of `host` found ("" = not throttled); logs changes.
   void update(const std::string& host, const std::string& cause);
 
+  /// Why `host` is throttled now, or "".
+  std::string cause(const std::string& host) const;
+
   /// The processing queue's length, as the last heartbeat read it.
   void set_backlog(int64_t n);
   int64_t backlog() const;

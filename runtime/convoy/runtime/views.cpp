@@ -54,4 +54,13 @@ json description_json(const persistence::instance_description& d) {
   return out;
 }
 
+json recorded_tree(const persistence::message_box::node_info& n) {
+  auto recorded = json::parse(n.tree.empty() ? "{}" : n.tree, nullptr, false);
+  bool usable = recorded.is_object();
+  return {{"node", n.name},
+          {"status", n.status},
+          {"tree", usable ? recorded.value("tree", json(nullptr)) : json(nullptr)},
+          {"hosts", usable ? recorded.value("hosts", json::object()) : json::object()}};
+}
+
 } // namespace convoy::runtime

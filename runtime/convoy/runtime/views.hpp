@@ -15,4 +15,8 @@ json instances_json(const std::vector<instance_record>& recs);
 /// A record with its journal.
 json description_json(const persistence::instance_description& d);
 
+/// What a node recorded of itself (`message_box::node_info::tree`), as
+/// `{"node", "status", "tree" (null until recorded), "hosts" (host -> live figures)}`.
+json recorded_tree(const persistence::message_box::node_info& n);
+
 } // namespace convoy::runtime
