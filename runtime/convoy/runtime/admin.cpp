@@ -15,68 +15,159 @@ namespace convoy::runtime {
 
 namespace {
 
-/// The dashboard: one read-only page, no build step, polling the JSON API every 2 s.
+/// The dashboard: one read-only page, no build step, polling the JSON API every 2 s. Each view
+/// has an address (#overview, #hosts, #tree, #instances, #instances?status=S&type=T,
+/// #instance/ID), so a bookmark or a headless browser can open it directly; `<main>` carries
+/// `data-view` and `data-ready` ("true" once the view shows data, "error" when it could not).
 constexpr const char* dashboard_html = R"HTML(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Convoy</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.3em} h2{font-size:1.05em;margin-top:1.4em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse} td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}
-.card{display:inline-block;border:1px solid #ddd;border-radius:6px;padding:6px 12px;margin:0 8px 8px 0}
-.bad{color:#b00} .ok{color:#070} pre{background:#f6f6f6;padding:8px;overflow:auto}
-a{cursor:pointer;color:#05c}
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
+header{background:#123;color:#eee;padding:8px 1.5em} header h1{font-size:1.2em;margin:0 0 4px}
+nav a{color:#9cf;margin-right:1.2em;text-decoration:none} nav a.on{color:#fff;font-weight:bold}
+main{padding:0 1.5em 2em} h2{font-size:1.05em;margin-top:1.4em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;background:#fff} td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee;vertical-align:top}
+.card{display:inline-block;border:1px solid #ddd;background:#fff;border-radius:6px;padding:6px 12px;margin:0 8px 8px 0}
+.bad{color:#b00} .ok{color:#070} .muted{color:#888} code,pre{background:#f0f0f0;padding:1px 4px}
+pre{padding:8px;overflow:auto;white-space:pre-wrap} ul.tree{list-style:none;padding-left:1.2em;margin:2px 0}
+ul.tree li{margin:1px 0} summary{cursor:pointer} .leaf{color:#555} #status{font-size:12px;color:#bbb;margin:2px 0 0}
 </style></head><body>
-<h1>Convoy <span id="node"></span></h1>
-<div id="cards"></div>
-<h2>Nodes</h2><table id="nodes"></table>
-<h2>Failures, grouped by error</h2><table id="failures"></table>
-<h2>Supervision trees</h2><pre id="tree"></pre>
-<h2>Instances (newest)</h2><table id="instances"></table>
-<h2>Instance</h2><pre id="detail">click an instance</pre>
+<header><h1>Convoy <span id="node"></span></h1>
+<nav><a href="#overview">Overview</a><a href="#hosts">Hosts</a><a href="#tree">Supervision tree</a><a href="#instances">Instances</a></nav>
+<p id="status"></p></header>
+<main id="view" data-view="" data-ready="false"></main>
 <script>
 const q = new URLSearchParams(location.search); const token = q.get('token');
 const get = p => fetch(p + (token ? (p.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : ''))
-  .then(r => r.json());
-const esc = s => String(s ?? '').replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-const rows = (el, head, body) => document.getElementById(el).innerHTML =
-  '<tr>' + head.map(h => '<th>' + h + '</th>').join('') + '</tr>' +
-  body.map(r => '<tr>' + r.map(c => '<td>' + c + '</td>').join('') + '</tr>').join('');
-function lines(sup, indent, out) {
+  .then(r => r.json().then(b => r.ok ? b : Promise.reject(new Error(b.error || r.statusText))));
+const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
+const text = v => v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+const short = (s, n) => s.length > n ? s.slice(0, n - 3) + '...' : s;
+const ago = ms => { if (!ms) return '-'; const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : s < 86400 ? Math.floor(s / 3600) + 'h ago' : Math.floor(s / 86400) + 'd ago'; };
+const table = (id, head, body, empty) => '<table id="' + id + '"><tr>' + head.map(h => '<th>' + h + '</th>').join('') + '</tr>' +
+  (body.length ? body.map(r => '<tr>' + r.map(c => '<td>' + c + '</td>').join('') + '</tr>').join('')
+               : '<tr><td colspan="' + head.length + '" class="muted">' + empty + '</td></tr>') + '</table>';
+const card = (k, v) => '<span class="card">' + k + ': <b>' + v + '</b></span>';
+const yes = (b, good, bad) => b ? '<span class="ok">' + good + '</span>' : '<span class="bad">' + bad + '</span>';
+const link = id => '<a href="#instance/' + encodeURIComponent(id) + '">' + esc(id) + '</a>';
+
+const views = {
+  overview: () => get('/api/overview').then(o => {
+    const box = o.messagebox, sup = o.cluster.supervisor;
+    return '<h2>MessageBox</h2><div id="messagebox">' + [
+        card('address', esc(box.address)), card('reachable', yes(box.reachable, 'yes', 'no: ' + esc(box.error))),
+        card('persistence latency', (box.write_latency_us / 1000).toFixed(2) + ' ms'),
+        card('points acknowledged here', box.points_acknowledged), card('rollbacks detected', box.rollbacks_detected),
+        card('Redis server changes', box.servers_changed)].join('') + '</div>' +
+      '<h2>Nodes</h2>' + table('nodes', ['node', 'status', 'hosts', 'load', 'heartbeat', 'lease', 'throttled'],
+        o.cluster.nodes.map(n => [esc(n.name) + (n.name === sup ? ' &#9733;' : ''), yes(n.status === 'alive', 'alive', esc(n.status)),
+          esc(n.hosts), n.load, ago(n.heartbeat_ms), n.lease_expires_ms > Date.now() ? 'live' : '<span class="bad">lapsed</span>',
+          esc(Object.keys(n.throttle || {}).join(', ') || 'no')]), 'no nodes') +
+      '<p class="muted">&#9733; cluster supervisor (lease epoch ' + o.cluster.supervisor_epoch + ')</p>' +
+      '<h2>Instances by state</h2>' + table('by-state', ['state', 'count'],
+        Object.entries(o.instances_by_status).map(([k, v]) => [esc(k), '<a href="#instances?status=' + encodeURIComponent(k) + '">' + v + '</a>']),
+        'no instances') + '<p class="muted">of the newest ' + o.instances_sampled + ' instances</p>' +
+      '<h2>Failures, grouped by error</h2>' + table('failures', ['count', 'error', 'example'],
+        o.failures.map(f => [f.count, esc(short(f.error, 160)), link(f.example)]), 'no failures');
+  }),
+  hosts: () => Promise.all([get('/api/overview'), get('/api/tree')]).then(([o, t]) => {
+    const figures = {}; for (const n of t.nodes) figures[n.node] = n.hosts || {};
+    const rows = [];
+    for (const n of o.cluster.nodes) for (const h of (n.hosts || '').split(',').filter(x => x)) {
+      const f = (figures[n.name] || {})['host:' + h] || (figures[n.name] || {})[h] || {}, th = (n.throttle || {})[h];
+      rows.push([esc(h) + (f.single_active_epoch !== undefined ? ' (single-active, epoch ' + f.single_active_epoch + ')' : ''),
+        esc(n.name), yes(n.status === 'alive', 'running', 'down'), ago(n.heartbeat_ms), h === 'processing' ? n.load : '-',
+        th ? '<span class="bad">' + esc(th.cause) + '</span>' : 'no']);
+    }
+    return '<h2>Host instances</h2>' + table('host-instances', ['host', 'node', 'state', 'heartbeat', 'instances in memory', 'throttled'],
+      rows, 'no host instances');
+  }),
+  tree: () => get('/api/tree').then(t => '<h2>Supervision trees</h2><div id="trees">' + t.nodes.map(n => {
+    const head = 'node ' + esc(n.node) + (n.node === t.supervisor ? ' (cluster supervisor)' : '') + ' &middot; ' + esc(n.status);
+    if (!n.tree) return '<details open data-key="' + esc(n.node) + '"><summary>' + head + ' &middot; no tree recorded yet</summary></details>';
+    return '<details open data-key="' + esc(n.node) + '"><summary>' + head + ' &middot; ' + supText(n.tree) + '</summary>' +
+      children(n.tree, n, n.node) + '</details>';
+  }).join('') + '</div>'),
+  instances: params => get('/api/instances?limit=100' + ['status', 'type'].map(k => params.get(k) ? '&' + k + '=' + encodeURIComponent(params.get(k)) : '').join(''))
+    .then(l => '<h2>Instances (newest 100' + ['status', 'type'].map(k => params.get(k) ? ', ' + k + ' ' + esc(params.get(k)) : '').join('') + ')</h2>' +
+      table('instance-list', ['id', 'type', 'status', 'steps', 'owner', 'updated', 'result / error'],
+        l.instances.map(i => [link(i.id), esc(i.type) + ' v' + i.version, esc(i.status), i.steps, esc(i.owner || '-'), ago(i.updated_ms),
+          esc(short(i.error || text(i.result), 80))]), 'no instances')),
+  instance: (params, id) => get('/api/instances/' + encodeURIComponent(id)).then(d => {
+    const open = new Map(), mailbox = []; let consumed = 0;
+    for (const e of d.journal) {
+      if (e.event === 'scheduled') open.set(e.step, e);
+      else if (['completed', 'failed', 'cancelled'].includes(e.event)) open.delete(e.step);
+      else if (e.event === 'arrived') mailbox.push(e); else if (e.event === 'consumed') consumed++;
+    }
+    const waits = [...open.values()].map(e => 'step ' + e.step + ': ' + esc(e.op) + ' <code>' + esc(text(e.payload)) + '</code>')
+      .concat(mailbox.slice(consumed).map(e => 'in its mailbox: <code>' + esc(text(e.payload)) + '</code>'));
+    const fields = [['id', d.id], ['type', d.type + ' v' + d.version], ['status', d.status], ['host', d.host], ['owner', d.owner || '-'],
+      ['owner epoch', d.epoch], ['persistence points', d.persistence_points], ['steps', d.steps], ['created', ago(d.created_ms)],
+      ['updated', ago(d.updated_ms)], ['input', text(d.input)], ['result', text(d.result)], ['error', d.error || ''],
+      ['query state', text(d.query_state)], ['parent', d.parent || '']].filter(([k, v]) => v !== '' || k === 'input');
+    return '<h2>Instance ' + esc(d.id) + '</h2>' + table('instance-card', ['field', 'value'], fields.map(([k, v]) => [k, esc(v)]), '') +
+      '<h2>Current waits</h2><ul id="waits">' + (waits.length ? waits.map(w => '<li>' + w + '</li>').join('') :
+        '<li class="muted">awaits nothing' + (d.status === 'waiting' || d.status === 'running' ? '' : ' (' + esc(d.status) + ')') + '</li>') + '</ul>' +
+      '<h2>History (' + d.journal.length + ' entries)</h2>' + table('history', ['step', 'event', 'op', 'payload'],
+        d.journal.map(e => [e.step, esc(e.event), esc(e.op), '<code>' + esc(short(text(e.payload), 200)) + '</code>']), 'no entries');
+  })
+};
+function supText(s) {
+  return esc(s.name || '') + ' ' + esc(s.strategy) + ', restarts ' + (s.restarts_in_period || 0) + '/' + (s.intensity || 0) +
+    ' in ' + Math.round((s.period_ms || 0) / 1000) + 's';
+}
+function children(sup, n, key) {
+  let out = '<ul class="tree">';
   for (const c of sup.children || []) {
-    out.push(indent + c.id + '  ' + c.kind + ' ' + c.restart + ' ' + c.state + '  restarts ' + c.restarts);
-    if (c.supervisor) lines(c.supervisor, indent + '   ', out);
+    const k = key + '/' + c.id, figures = (n.hosts || {})[c.id] || {};
+    let line = '<b>' + esc(c.id) + '</b> ' + esc(c.kind) + ' ' + esc(c.restart) + ' ' + yes(c.state === 'running', esc(c.state), esc(c.state)) +
+      ' &middot; restarts ' + c.restarts + (c.unresponsive ? ' <span class="bad">(did not answer)</span>' : '') +
+      (figures.instances_in_memory !== undefined ? ' &middot; ' + figures.instances_in_memory + ' instances in memory' : '') +
+      (figures.throttle ? ' &middot; <span class="bad">THROTTLED: ' + esc(figures.throttle.cause) + '</span>' : '');
+    if (c.supervisor) {
+      out += '<li><details open data-key="' + esc(k) + '"><summary>' + line + ' [' + supText(c.supervisor) + ']</summary>' +
+        children(c.supervisor, n, k) + '</details></li>';
+    } else if (c.id === 'processing') {
+      const types = Object.entries(n.orchestrations || {}), total = types.reduce((a, [, v]) => a + v, 0);
+      out += '<li><details open data-key="' + esc(k) + '"><summary>' + line + '</summary><ul class="tree"><li class="leaf">orchestrations: ' +
+        total + ' owned, unfinished<ul class="tree">' + types.map(([t, v]) => '<li class="leaf">' + esc(t) + ': ' + v + '</li>').join('') +
+        '</ul></li></ul></details></li>';
+    } else out += '<li>' + line + '</li>';
   }
-  for (const e of sup.recent_exits || []) out.push(indent + '   exit: ' + e.child + ' ' + e.reason + ' (' + e.action + ')');
+  for (const e of sup.recent_exits || [])
+    out += '<li class="bad">exit: ' + esc(e.child) + ' ' + esc(e.reason) + ' (' + esc(e.action) + ', ' + ago(e.at_ms) + ')</li>';
+  return out + '</ul>';
 }
-function show(id) { get('/api/instances/' + encodeURIComponent(id)).then(d =>
-  document.getElementById('detail').textContent = JSON.stringify(d, null, 2)); }
-function refresh() {
-  get('/api/overview').then(o => {
-    document.getElementById('node').textContent = '- node ' + o.node.name;
-    const box = o.messagebox;
-    document.getElementById('cards').innerHTML = [
-      ['serving', o.node.serving ? '<span class=ok>yes</span>' : '<span class=bad>no</span>'],
-      ['cluster supervisor', esc(o.cluster.supervisor || '-')],
-      ['MessageBox', esc(box.address) + (box.reachable ? '' : ' <span class=bad>unreachable</span>')],
-      ['persistence latency', (box.write_latency_us / 1000).toFixed(2) + ' ms'],
-      ['rollbacks detected', box.rollbacks_detected],
-      ...Object.entries(o.instances_by_status).map(([k, v]) => [k, v])
-    ].map(([k, v]) => '<span class=card>' + k + ': <b>' + v + '</b></span>').join('');
-    rows('nodes', ['node', 'status', 'hosts', 'load', 'heartbeat', 'throttle'], o.cluster.nodes.map(n =>
-      [esc(n.name), n.status === 'alive' ? '<span class=ok>alive</span>' : '<span class=bad>' + esc(n.status) + '</span>',
-       esc(n.hosts), n.load, new Date(n.heartbeat_ms).toLocaleTimeString(), esc(JSON.stringify(n.throttle))]));
-    rows('failures', ['count', 'error', 'example'], o.failures.map(f => [f.count, esc(f.error), esc(f.example)]));
+const closed = new Set();
+document.addEventListener('toggle', e => { const k = e.target.dataset && e.target.dataset.key;
+  if (k) e.target.open ? closed.delete(k) : closed.add(k); }, true);
+let generation = 0;
+function render() {
+  const hash = decodeURIComponent(location.hash.slice(1)) || 'overview';
+  const [path, query] = hash.split('?'), params = new URLSearchParams(query || '');
+  const name = path.startsWith('instance/') ? 'instance' : (views[path] ? path : 'overview');
+  const id = name === 'instance' ? path.slice(9) : '';
+  const main = document.getElementById('view'), mine = ++generation;
+  for (const a of document.querySelectorAll('nav a')) a.className = a.getAttribute('href') === '#' + (name === 'instance' ? 'instances' : name) ? 'on' : '';
+  if (main.dataset.view !== name + id) { main.dataset.ready = 'false'; main.dataset.view = name + id; }
+  views[name](params, id).then(html => {
+    if (mine !== generation) return;
+    main.innerHTML = html;
+    for (const d of main.querySelectorAll('details[data-key]')) if (closed.has(d.dataset.key)) d.open = false;
+    main.dataset.ready = 'true';
+    document.getElementById('status').textContent = 'updated ' + new Date().toLocaleTimeString() + ' · refreshes every 2 s';
+  }).catch(err => {
+    if (mine !== generation) return;
+    main.innerHTML = '<p class="bad" id="error">' + esc(err.message) + '</p>'; main.dataset.ready = 'error';
   });
-  get('/api/tree').then(t => {
-    const out = [];
-    for (const n of t.nodes) { out.push('node ' + n.node + ' (' + n.status + ')'); if (n.tree) lines(n.tree, '   ', out); }
-    document.getElementById('tree').textContent = out.join('\n');
-  });
-  get('/api/instances?limit=50').then(l => rows('instances', ['id', 'type', 'status', 'steps', 'owner', 'error'],
-    l.instances.map(i => ['<a onclick="show(\'' + esc(i.id) + '\')">' + esc(i.id) + '</a>', esc(i.type), esc(i.status),
-      i.steps, esc(i.owner), esc(i.error || '')])));
+  get('/api/overview').then(o => document.getElementById('node').textContent = '· node ' + o.node.name +
+    (o.node.serving ? '' : ' (not serving: ' + o.node.not_ready + ')')).catch(() => {});
 }
-refresh(); setInterval(refresh, 2000);
+window.addEventListener('hashchange', render);
+render(); setInterval(render, 2000);
 </script></body></html>
 )HTML";
 
@@ -107,13 +198,30 @@ int64_t restarts_in(const json& sup) {
   return n;
 }
 
+/// A Prometheus label value: backslash, double quote and line feed escaped.
 std::string label(const std::string& value) {
   std::string out;
   for (char c : value) {
     if (c == '"' || c == '\\')
       out += '\\';
-    out += c == '\n' ? ' ' : c;
+    if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
+  return out;
+}
+
+/// How many instances the dashboard and /metrics look at (the newest ones).
+constexpr size_t sampled_instances = 1000;
+
+/// Unfinished instances by owner node and type: the orchestration leaves of each node's tree.
+std::map<std::string, std::map<std::string, int64_t>>
+unfinished_by_owner(const std::vector<instance_record>& recs) {
+  std::map<std::string, std::map<std::string, int64_t>> out;
+  for (const auto& r : recs)
+    if (!is_final(r.status) && !r.owner.empty())
+      ++out[r.owner][r.type];
   return out;
 }
 
@@ -171,6 +279,27 @@ struct admin_server::impl {
         << static_cast<double>(stats.latency_sum_us) / 1e6 << "\n"
         << "convoy_persistence_latency_seconds_count{node=\"" << label(name) << "\"} "
         << stats.points_acknowledged << "\n";
+    // What the MessageBox holds (its newest instances, as this node reads them): the same
+    // figures on every node, for a dashboard that scrapes any one of them.
+    auto listed = svc->box->list_instances(sampled_instances);
+    if (listed.error.empty()) {
+      std::map<std::string, int64_t> by_status;
+      for (auto s : {instance_status::pending, instance_status::running, instance_status::waiting,
+                     instance_status::completed, instance_status::failed,
+                     instance_status::suspended, instance_status::cancelled})
+        by_status[std::string(to_string(s))] = 0;
+      int64_t steps = 0;
+      for (const auto& r : listed.instances) {
+        ++by_status[std::string(to_string(r.status))];
+        steps += r.steps;
+      }
+      out << "# HELP convoy_instances orchestration instances in the MessageBox by status (of "
+             "the newest " << sampled_instances << ")\n# TYPE convoy_instances gauge\n";
+      for (const auto& [status, n] : by_status)
+        out << "convoy_instances{node=\"" << label(name) << "\",status=\"" << status << "\"} " << n
+            << "\n";
+      gauge("convoy_instance_steps", "steps recorded by those instances, summed", "gauge", steps);
+    }
     gauge("convoy_relocated_messages_total",
           "messages this node took over from dead nodes (relocations carried out)", "counter",
           svc->observed->messages_taken_over.load());
@@ -208,7 +337,7 @@ struct admin_server::impl {
                        {"lease_expires_ms", n.lease_expires_ms},
                        {"throttle", json::parse(n.throttle.empty() ? "{}" : n.throttle, nullptr,
                                                 false)}});
-    auto listed = svc->box->list_instances(1000);
+    auto listed = svc->box->list_instances(sampled_instances);
     json by_status = json::object(), failures = json::array();
     tally(listed.instances, by_status, failures);
     auto why = not_ready();
@@ -235,11 +364,18 @@ struct admin_server::impl {
             {"failures", std::move(failures)}};
   }
 
+  /// Every node's recorded tree, with the unfinished orchestrations it owns by type.
   json trees() const {
     auto view = svc->box->list_nodes();
+    auto owned = unfinished_by_owner(svc->box->list_instances(sampled_instances).instances);
     json out = json::array();
-    for (const auto& n : view.nodes)
-      out.push_back(recorded_tree(n));
+    for (const auto& n : view.nodes) {
+      auto entry = recorded_tree(n);
+      entry["orchestrations"] = json::object();
+      for (const auto& [type, count] : owned[n.name])
+        entry["orchestrations"][type] = count;
+      out.push_back(std::move(entry));
+    }
     return {{"supervisor", view.supervisor}, {"nodes", std::move(out)}};
   }
 
