@@ -39,12 +39,16 @@ ul.tree li{margin:1px 0} summary{cursor:pointer} .leaf{color:#555} #status{font-
 <main id="view" data-view="" data-ready="false"></main>
 <script>
 const q = new URLSearchParams(location.search); const token = q.get('token');
+// Ages are taken against the node's clock as of the last answer (X-Convoy-Now-Ms), not the
+// browser's: the two may differ, and a headless browser's virtual time runs ahead.
+let serverNow = Date.now();
 const get = p => fetch(p + (token ? (p.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : ''))
-  .then(r => r.json().then(b => r.ok ? b : Promise.reject(new Error(b.error || r.statusText))));
+  .then(r => { const now = Number(r.headers.get('X-Convoy-Now-Ms')); if (now > 0) serverNow = now;
+    return r.json().then(b => r.ok ? b : Promise.reject(new Error(b.error || r.statusText))); });
 const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
 const text = v => v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
 const short = (s, n) => s.length > n ? s.slice(0, n - 3) + '...' : s;
-const ago = ms => { if (!ms) return '-'; const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+const ago = ms => { if (!ms) return '-'; const s = Math.max(0, Math.floor((serverNow - ms) / 1000));
   return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : s < 86400 ? Math.floor(s / 3600) + 'h ago' : Math.floor(s / 86400) + 'd ago'; };
 const table = (id, head, body, empty) => '<table id="' + id + '"><tr>' + head.map(h => '<th>' + h + '</th>').join('') + '</tr>' +
   (body.length ? body.map(r => '<tr>' + r.map(c => '<td>' + c + '</td>').join('') + '</tr>').join('')
@@ -63,7 +67,7 @@ const views = {
         card('Redis server changes', box.servers_changed)].join('') + '</div>' +
       '<h2>Nodes</h2>' + table('nodes', ['node', 'status', 'hosts', 'load', 'heartbeat', 'lease', 'throttled'],
         o.cluster.nodes.map(n => [esc(n.name) + (n.name === sup ? ' &#9733;' : ''), yes(n.status === 'alive', 'alive', esc(n.status)),
-          esc(n.hosts), n.load, ago(n.heartbeat_ms), n.lease_expires_ms > Date.now() ? 'live' : '<span class="bad">lapsed</span>',
+          esc(n.hosts), n.load, ago(n.heartbeat_ms), n.lease_expires_ms > serverNow ? 'live' : '<span class="bad">lapsed</span>',
           esc(Object.keys(n.throttle || {}).join(', ') || 'no')]), 'no nodes') +
       '<p class="muted">&#9733; cluster supervisor (lease epoch ' + o.cluster.supervisor_epoch + ')</p>' +
       '<h2>Instances by state</h2>' + table('by-state', ['state', 'count'],
@@ -153,7 +157,9 @@ function render() {
   const main = document.getElementById('view'), mine = ++generation;
   for (const a of document.querySelectorAll('nav a')) a.className = a.getAttribute('href') === '#' + (name === 'instance' ? 'instances' : name) ? 'on' : '';
   if (main.dataset.view !== name + id) { main.dataset.ready = 'false'; main.dataset.view = name + id; }
-  views[name](params, id).then(html => {
+  const header = get('/api/overview').then(o => document.getElementById('node').textContent = '· node ' + o.node.name +
+    (o.node.serving ? '' : ' (not serving: ' + o.node.not_ready + ')')).catch(() => {});
+  const shown = views[name](params, id).then(html => {
     if (mine !== generation) return;
     main.innerHTML = html;
     for (const d of main.querySelectorAll('details[data-key]')) if (closed.has(d.dataset.key)) d.open = false;
@@ -163,11 +169,13 @@ function render() {
     if (mine !== generation) return;
     main.innerHTML = '<p class="bad" id="error">' + esc(err.message) + '</p>'; main.dataset.ready = 'error';
   });
-  get('/api/overview').then(o => document.getElementById('node').textContent = '· node ' + o.node.name +
-    (o.node.serving ? '' : ' (not serving: ' + o.node.not_ready + ')')).catch(() => {});
+  return Promise.all([header, shown]);
 }
 window.addEventListener('hashchange', render);
-render(); setInterval(render, 2000);
+// A poll waits for the one before (a slow MessageBox must not pile requests up).
+let polling = null;
+setInterval(() => { if (!polling) polling = render().finally(() => polling = null); }, 2000);
+render();
 </script></body></html>
 )HTML";
 
@@ -393,6 +401,7 @@ struct admin_server::impl {
       res.set_content(body.dump(), "application/json");
     };
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("X-Convoy-Now-Ms", std::to_string(wall_clock_ms()));
       if (req.path == "/livez" || req.path == "/readyz" || authorized(req))
         return httplib::Server::HandlerResponse::Unhandled;
       res.status = 401;
@@ -454,7 +463,8 @@ struct admin_server::impl {
       res.set_content(dashboard_html, "text/html; charset=utf-8");
     });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (res.status == 404)
+      // Only for paths no route took: a route's own 404 (an unknown instance) keeps its body.
+      if (res.status == 404 && res.body.empty())
         res.set_content("{\"error\":\"no such path: " + label(req.path.substr(0, 200)) + "\"}",
                         "application/json");
     });
@@ -481,7 +491,10 @@ std::string admin_server::start(const std::string& listen, const std::string& to
   impl_->server.set_read_timeout(5, 0);
   impl_->server.set_write_timeout(5, 0);
   impl_->server.set_keep_alive_max_count(20);
-  impl_->server.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  // Each connection holds a thread while it is open: a browser keeps several open between
+  // its polls, so idle ones are closed after a second, and there are threads for a few.
+  impl_->server.set_keep_alive_timeout(1);
+  impl_->server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   impl_->routes();
   int port = where->second == 0 ? impl_->server.bind_to_any_port(where->first)
                                 : (impl_->server.bind_to_port(where->first, where->second)
