@@ -50,6 +50,10 @@ const text = v => v === null || v === undefined ? '' : typeof v === 'string' ? v
 const short = (s, n) => s.length > n ? s.slice(0, n - 3) + '...' : s;
 const ago = ms => { if (!ms) return '-'; const s = Math.max(0, Math.floor((serverNow - ms) / 1000));
   return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : s < 86400 ? Math.floor(s / 3600) + 'h ago' : Math.floor(s / 86400) + 'd ago'; };
+const until = ms => { const s = Math.round((ms - serverNow) / 1000), a = Math.abs(s);
+  const t = a < 60 ? a + 's' : a < 3600 ? Math.floor(a / 60) + 'm' : a < 86400 ? Math.floor(a / 3600) + 'h' : Math.floor(a / 86400) + 'd';
+  return s >= 0 ? 'due in ' + t : 'due ' + t + ' ago'; };
+const byName = (list, key) => [...list].sort((a, b) => String(a[key]).localeCompare(String(b[key])));
 const table = (id, head, body, empty) => '<table id="' + id + '"><tr>' + head.map(h => '<th>' + h + '</th>').join('') + '</tr>' +
   (body.length ? body.map(r => '<tr>' + r.map(c => '<td>' + c + '</td>').join('') + '</tr>').join('')
                : '<tr><td colspan="' + head.length + '" class="muted">' + empty + '</td></tr>') + '</table>';
@@ -66,7 +70,7 @@ const views = {
         card('points acknowledged here', box.points_acknowledged), card('rollbacks detected', box.rollbacks_detected),
         card('Redis server changes', box.servers_changed)].join('') + '</div>' +
       '<h2>Nodes</h2>' + table('nodes', ['node', 'status', 'hosts', 'load', 'heartbeat', 'lease', 'throttled'],
-        o.cluster.nodes.map(n => [esc(n.name) + (n.name === sup ? ' &#9733;' : ''), yes(n.status === 'alive', 'alive', esc(n.status)),
+        byName(o.cluster.nodes, 'name').map(n => [esc(n.name) + (n.name === sup ? ' &#9733;' : ''), yes(n.status === 'alive', 'alive', esc(n.status)),
           esc(n.hosts), n.load, ago(n.heartbeat_ms), n.lease_expires_ms > serverNow ? 'live' : '<span class="bad">lapsed</span>',
           esc(Object.keys(n.throttle || {}).join(', ') || 'no')]), 'no nodes') +
       '<p class="muted">&#9733; cluster supervisor (lease epoch ' + o.cluster.supervisor_epoch + ')</p>' +
@@ -79,7 +83,7 @@ const views = {
   hosts: () => Promise.all([get('/api/overview'), get('/api/tree')]).then(([o, t]) => {
     const figures = {}; for (const n of t.nodes) figures[n.node] = n.hosts || {};
     const rows = [];
-    for (const n of o.cluster.nodes) for (const h of (n.hosts || '').split(',').filter(x => x)) {
+    for (const n of byName(o.cluster.nodes, 'name')) for (const h of (n.hosts || '').split(',').filter(x => x)) {
       const f = (figures[n.name] || {})['host:' + h] || (figures[n.name] || {})[h] || {}, th = (n.throttle || {})[h];
       rows.push([esc(h) + (f.single_active_epoch !== undefined ? ' (single-active, epoch ' + f.single_active_epoch + ')' : ''),
         esc(n.name), yes(n.status === 'alive', 'running', 'down'), ago(n.heartbeat_ms), h === 'processing' ? n.load : '-',
@@ -88,7 +92,7 @@ const views = {
     return '<h2>Host instances</h2>' + table('host-instances', ['host', 'node', 'state', 'heartbeat', 'instances in memory', 'throttled'],
       rows, 'no host instances');
   }),
-  tree: () => get('/api/tree').then(t => '<h2>Supervision trees</h2><div id="trees">' + t.nodes.map(n => {
+  tree: () => get('/api/tree').then(t => '<h2>Supervision trees</h2><div id="trees">' + byName(t.nodes, 'node').map(n => {
     const head = 'node ' + esc(n.node) + (n.node === t.supervisor ? ' (cluster supervisor)' : '') + ' &middot; ' + esc(n.status);
     if (!n.tree) return '<details open data-key="' + esc(n.node) + '"><summary>' + head + ' &middot; no tree recorded yet</summary></details>';
     return '<details open data-key="' + esc(n.node) + '"><summary>' + head + ' &middot; ' + supText(n.tree) + '</summary>' +
@@ -106,7 +110,8 @@ const views = {
       else if (['completed', 'failed', 'cancelled'].includes(e.event)) open.delete(e.step);
       else if (e.event === 'arrived') mailbox.push(e); else if (e.event === 'consumed') consumed++;
     }
-    const waits = [...open.values()].map(e => 'step ' + e.step + ': ' + esc(e.op) + ' <code>' + esc(text(e.payload)) + '</code>')
+    const waits = [...open.values()].map(e => 'step ' + e.step + ': ' + esc(e.op) + ' <code>' + esc(text(e.payload)) + '</code>' +
+        (e.op === 'sleep' && e.payload && e.payload.due ? ' &middot; ' + until(e.payload.due) : ''))
       .concat(mailbox.slice(consumed).map(e => 'in its mailbox: <code>' + esc(text(e.payload)) + '</code>'));
     const fields = [['id', d.id], ['type', d.type + ' v' + d.version], ['status', d.status], ['host', d.host], ['owner', d.owner || '-'],
       ['owner epoch', d.epoch], ['persistence points', d.persistence_points], ['steps', d.steps], ['created', ago(d.created_ms)],
