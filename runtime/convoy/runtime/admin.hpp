@@ -8,13 +8,21 @@
 //                              reached the MessageBox within a lease), else 503 and why
 //   GET /metrics               Prometheus text: instances in memory, persistence points and
 //                              their latency histogram, relocations, supervisor restarts,
-//                              throttle state, Redis servers seen changing, rollbacks
+//                              throttle state, Redis servers seen changing, rollbacks, and
+//                              the MessageBox's instances by status and their steps (newest
+//                              1000, the same on every node)
 //   GET /api/overview          this node, the MessageBox, every node, instance counts by
 //                              status and failures grouped by error (newest 1000 instances)
-//   GET /api/tree              every node's supervision tree as recorded
+//   GET /api/tree              every node's supervision tree as recorded, with the unfinished
+//                              orchestrations it owns by type
 //   GET /api/instances         ?limit=N&status=S&type=T, newest first
 //   GET /api/instances/ID      one instance with its journal
-//   GET /                      the dashboard: one page polling the JSON above
+//   GET /                      the dashboard: one page polling the JSON above, its views at
+//                              #overview, #hosts, #tree, #instances[?status=S&type=T] and
+//                              #instance/ID
+//
+// Every answer carries `X-Convoy-Now-Ms`, the node's wall clock, against which the dashboard
+// shows ages.
 //
 // With `admin.token_env` naming a variable, every path but /livez and /readyz needs
 // `Authorization: Bearer <its value>`. Requests have bounded size and time; the server runs a
