@@ -224,10 +224,12 @@ struct ops_cluster {
     return {};
   }
 
-  /// The environment of every command: no ambient MessageBox settings, no colour, no
-  /// `convoy dev` found through a state file, UTC.
+  /// The environment of every command: no ambient MessageBox settings, no CLI settings file,
+  /// no colour, no `convoy dev` found through a state file, UTC.
   test::environment env() const {
     return {{"XDG_RUNTIME_DIR", dir.path().string()},
+            {"XDG_CONFIG_HOME", dir.path().string()},
+            {"CONVOY_CLI_CONFIG", ""},
             {"CONVOY_REDIS", ""},
             {"CONVOY_PREFIX", ""},
             {"CONVOY_REDIS_PASSWORD", ""},
