@@ -21,6 +21,7 @@
 
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <unordered_map>
 
 #ifndef CONVOY_BINARY
