@@ -178,13 +178,13 @@ void measure_rates(size_t n, int rounds, rates& out, bool with_erlang) {
     caf::actor_system sys{w.cfg};
     auto svc = memory_services(w.reg, w.store);
     size_t serial = 0;
-    auto ours = [&] {
-      return windowed_rate(n, c, [&](size_t) {
+    auto ours = [&](size_t count) {
+      return windowed_rate(count, c, [&](size_t) {
         spawn_instance(sys, svc, "b3-" + std::to_string(serial++));
       });
     };
-    auto caf_side = [&] {
-      return windowed_rate(n, c, [&](size_t) { sys.spawn(finishing_actor, &c); });
+    auto caf_side = [&](size_t count) {
+      return windowed_rate(count, c, [&](size_t) { sys.spawn(finishing_actor, &c); });
     };
     auto erlang = [&]() -> double {
       if (!with_erlang)
@@ -199,11 +199,11 @@ void measure_rates(size_t n, int rounds, rates& out, bool with_erlang) {
       }
       return j.at("rate_per_s").get<double>();
     };
-    ours();
-    caf_side();
+    ours(n / 4); // warm-up: a quarter round each
+    caf_side(n / 4);
     for (int round = 0; round < rounds; ++round) {
-      out.ours.push_back(ours());
-      out.caf.push_back(caf_side());
+      out.ours.push_back(ours(n));
+      out.caf.push_back(caf_side(n));
       if (out.erlang_error.empty())
         if (auto e = erlang(); e > 0)
           out.erlang.push_back(e);
@@ -286,8 +286,9 @@ int main(int argc, char** argv) {
     return idle_child(mode == "idle-ours" ? "ours" : "caf", std::stoul(argv[3]));
   }
   auto opts = parse_options(argc, argv);
-  start_watchdog("B3", "instance-footprint", opts.quick ? 120s : 600s);
-  const size_t created = opts.quick ? (1u << 15) : (1u << 20);
+  start_watchdog("B3", "instance-footprint", opts.quick ? 120s : 900s);
+  // Per round and side: 5 rounds of 2^18 = 1.3 M (> 2^20) created and finished in all.
+  const size_t created = opts.quick ? (1u << 15) : (1u << 18);
   const size_t idle_count = opts.quick ? (1u << 13) : (1u << 17);
   const int rounds = 5;
 
