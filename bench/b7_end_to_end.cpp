@@ -55,40 +55,51 @@ int main(int argc, char** argv) {
   event_observer ideal_obs(redis.port(), ideal.tracking());
   auto redis_version = node.box().server_version();
 
+  raw_redis admin("127.0.0.1", redis.port());
   int serial = 0;
-  auto run_ours = [&](double rate, std::vector<double>* lat) {
+  // Client CPU: ours = the node process + this one (pacer, observers); ideal = this one.
+  auto run_ours = [&](double rate, std::vector<double>* lat, cpu_per_flow* cpu) {
     auto n = static_cast<size_t>(rate * window_s);
     auto stem = "o" + std::to_string(serial++) + "-";
+    auto r0 = redis_cpu_s(admin);
+    auto c0 = process_cpu_s(node.pid()) + self_cpu_s();
     auto t0 = submit_paced(n, rate, stem, [&](const std::string& id) {
       return node.box().submit("receive", "steps", flow_input(), id);
     });
     auto r = completed_rate(ours_obs, n, stem, t0, rate, drain, lat);
     if (!ours_obs.error().empty())
       node.give_up(ours_obs.error());
+    if (cpu != nullptr)
+      cpu->add(redis_cpu_s(admin) - r0, process_cpu_s(node.pid()) + self_cpu_s() - c0, n);
     ours_obs.clear();
     return r;
   };
-  auto run_ideal = [&](double rate, std::vector<double>* lat) {
+  auto run_ideal = [&](double rate, std::vector<double>* lat, cpu_per_flow* cpu) {
     auto n = static_cast<size_t>(rate * window_s);
     auto stem = "i" + std::to_string(serial++) + "-";
+    auto r0 = redis_cpu_s(admin);
+    auto c0 = self_cpu_s();
     auto t0 = submit_paced(n, rate, stem, [&](const std::string& id) { return ideal.submit(id); });
     auto r = completed_rate(ideal_obs, n, stem, t0, rate, drain, lat);
     if (auto e = ideal.error() + ideal_obs.error(); !e.empty())
       fail(e);
+    if (cpu != nullptr)
+      cpu->add(redis_cpu_s(admin) - r0, self_cpu_s() - c0, n);
     ideal_obs.clear();
     return r;
   };
 
-  run_ours(rates.front(), nullptr);
-  run_ideal(rates.front(), nullptr);
+  run_ours(rates.front(), nullptr, nullptr);
+  run_ideal(rates.front(), nullptr, nullptr);
   ojson cases = ojson::array();
   double ours_peak = 0, ideal_peak = 0;
   summary ours_best, ideal_best;
   for (double rate : rates) {
     side_samples ours, peer;
+    cpu_per_flow ours_cpu, peer_cpu;
     for (int round = 0; round < rounds; ++round) {
-      ours.rate.push_back(run_ours(rate, &ours.latency_ms));
-      peer.rate.push_back(run_ideal(rate, &peer.latency_ms));
+      ours.rate.push_back(run_ours(rate, &ours.latency_ms, &ours_cpu));
+      peer.rate.push_back(run_ideal(rate, &peer.latency_ms, &peer_cpu));
     }
     auto o = summarize(ours.rate);
     auto p = summarize(peer.rate);
@@ -98,6 +109,7 @@ int main(int argc, char** argv) {
     c["latency"] = ojson{{"unit", "ms from due submission to completed event"},
                          {"ours", latency_json(ours.latency_ms)},
                          {"peer", latency_json(peer.latency_ms)}};
+    c["cpu_per_flow"] = cpu_view(ours_cpu, peer_cpu, "ours: node + bench process; ideal: bench process");
     cases.push_back(std::move(c));
     if (o.median > ours_peak) {
       ours_peak = o.median;

@@ -54,9 +54,13 @@ int main(int argc, char** argv) {
   event_observer obs(redis.port(), node.box().key_schema().tracking());
   auto redis_version = node.box().server_version();
 
+  raw_redis admin("127.0.0.1", redis.port());
+  cpu_per_flow ours_cpu, peer_cpu;
   int serial = 0;
   auto ours = [&] {
     auto stem = "b" + std::to_string(serial++) + "-";
+    auto r0 = redis_cpu_s(admin);
+    auto c0 = process_cpu_s(node.pid()) + self_cpu_s();
     auto t0 = submit_paced(flows, 0, stem, [&](const std::string& id) {
       return node.box().submit("receive", "steps", flow_input(), id);
     });
@@ -64,10 +68,12 @@ int main(int argc, char** argv) {
     if (obs.count() < flows)
       node.give_up("only " + std::to_string(obs.count()) + " of " + std::to_string(flows)
                    + " flows completed within 60 s");
+    ours_cpu.add(redis_cpu_s(admin) - r0, process_cpu_s(node.pid()) + self_cpu_s() - c0, flows);
     obs.clear();
     return r;
   };
   auto bullmq = [&] {
+    auto r0 = redis_cpu_s(admin);
     auto r = run_child({"node", peers + "/bullmq_flow.js", std::to_string(redis.port()),
                         std::to_string(flows), std::to_string(bullmq_concurrency)},
                        180s);
@@ -76,11 +82,14 @@ int main(int argc, char** argv) {
       fail("BullMQ peer: " + j["error"].get<std::string>());
     if (!r.ok() || !j.is_object())
       fail("BullMQ peer: " + (r.error.empty() ? "no result" : r.error));
+    peer_cpu.add(redis_cpu_s(admin) - r0, r.cpu_s, flows);
     return j.at("flows_per_s").get<double>();
   };
 
   ours();
   bullmq();
+  ours_cpu = {};
+  peer_cpu = {};
   std::vector<double> o, p;
   for (int round = 0; round < rounds; ++round) {
     o.push_back(ours());
@@ -93,6 +102,8 @@ int main(int argc, char** argv) {
                                   {"bullmq_worker_concurrency", bullmq_concurrency}},
                             summarize(o), "BullMQ " + read_version(bullmq_pkg) + " workers",
                             summarize(p), ">= 5"));
+  cases.back()["cpu_per_flow"] =
+    cpu_view(ours_cpu, peer_cpu, "ours: node + bench process; BullMQ: its Node.js process, start included");
   ojson result{
     {"id", "B8"},
     {"name", "job-queue-peer"},

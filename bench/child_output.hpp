@@ -20,6 +20,7 @@ struct child_output {
   std::string out;
   int status = -1;
   std::string error;
+  double cpu_s = 0; ///< user + system CPU time of the child (wait4)
   bool ok() const { return status == 0 && error.empty(); }
 };
 
@@ -81,7 +82,10 @@ inline child_output run_child(const std::vector<std::string>& argv, std::chrono:
   if (timed_out)
     ::kill(pid, SIGKILL);
   int wstatus = 0;
-  ::waitpid(pid, &wstatus, 0);
+  rusage usage{};
+  ::wait4(pid, &wstatus, 0, &usage);
+  r.cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   watchdog_owns(0);
   if (timed_out)
     r.error = argv[0] + " timed out after " + std::to_string(timeout.count()) + " s";
@@ -153,6 +157,35 @@ inline int64_t rss_bytes_of(pid_t pid) {
     std::fclose(f);
   }
   return resident < 0 ? -1 : static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
+}
+
+/// User + system CPU seconds of process `pid` so far (/proc/PID/stat), or -1.
+inline double process_cpu_s(pid_t pid) {
+  auto path = "/proc/" + std::to_string(pid) + "/stat";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr)
+    return -1;
+  char buf[2048];
+  auto n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')'); // after the command name
+  if (p == nullptr)
+    return -1;
+  unsigned long utime = 0, stime = 0;
+  // Fields after ')': state (3), ..., utime (14), stime (15).
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime)
+      != 2)
+    return -1;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// User + system CPU seconds of this process so far.
+inline double self_cpu_s() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 /// The folder of this repository's bench/ sources (compiled in; $CONVOY_BENCH_SOURCE_DIR

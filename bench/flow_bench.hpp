@@ -99,6 +99,45 @@ private:
   std::unique_ptr<persistence::message_box> box_;
 };
 
+/// The redis-server's CPU seconds so far (INFO cpu: used_cpu_sys + used_cpu_user).
+inline double redis_cpu_s(raw_redis& r) {
+  auto rep = r.run({"INFO", "cpu"});
+  if (!rep || rep->type != REDIS_REPLY_STRING)
+    fail("INFO cpu: " + reply_text(rep.get()));
+  std::string text(rep->str, rep->len);
+  double total = 0;
+  for (const char* name : {"used_cpu_sys:", "used_cpu_user:"}) {
+    auto at = text.find(name);
+    if (at != std::string::npos)
+      total += std::strtod(text.c_str() + at + std::strlen(name), nullptr);
+  }
+  return total;
+}
+
+/// CPU per flow of a window, both sides: the Redis server's and the client's (ours: the node
+/// process; ideal Redis: this process; BullMQ: its Node.js process, start included).
+struct cpu_per_flow {
+  std::vector<double> redis_us;
+  std::vector<double> client_us;
+
+  void add(double redis_s, double client_s, size_t flows) {
+    redis_us.push_back(redis_s * 1e6 / static_cast<double>(flows));
+    client_us.push_back(client_s * 1e6 / static_cast<double>(flows));
+  }
+
+  ojson json() const {
+    return ojson{{"redis_cpu_us_per_flow", round4(summarize(redis_us).median)},
+                 {"client_cpu_us_per_flow", round4(summarize(client_us).median)}};
+  }
+};
+
+/// The CPU-per-flow view of a case (medians over its windows).
+inline ojson cpu_view(const cpu_per_flow& ours, const cpu_per_flow& peer, const char* client) {
+  return ojson{{"unit", std::string("CPU µs per flow; client = ") + client},
+               {"ours", ours.json()},
+               {"peer", peer.json()}};
+}
+
 // -- completion observer --------------------------------------------------------------------
 
 /// Reads `stream` (a tracking stream: fields instance, event, detail) from its end on, on its
