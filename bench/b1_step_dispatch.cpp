@@ -18,6 +18,7 @@
 // Both run in the same actor system per case, alternating ours / peer every round.
 
 #include "bench_common.hpp"
+#include "memory_instances.hpp"
 
 #include "convoy/actors/instance_actor.hpp"
 #include "convoy/actors/orchestration.hpp"
@@ -84,16 +85,7 @@ public:
 
   void claim(const std::string& instance_id, const std::string& owner,
              std::function<void(claim_result)> done) override {
-    claim_result r;
-    r.record.id = instance_id;
-    r.record.type = orchestration_type;
-    r.record.version = 1;
-    r.record.host = "bench-processing";
-    r.record.status = instance_status::pending;
-    r.record.epoch = 1;
-    r.record.owner = owner;
-    r.record.input = std::to_string(steps_);
-    done(std::move(r));
+    done(memory_claim(instance_id, owner, orchestration_type, std::to_string(steps_)));
   }
 
   void write(checkpoint cp, std::function<void(store_status, std::string)> done) override {
@@ -246,13 +238,8 @@ case_result run_case(int threads, int instances, int steps, int rounds) {
     for (int k = 0; k < instances; ++k) {
       stores.push_back(std::make_unique<memory_store>(host, steps));
       auto& store = *stores.back();
-      auto svc = std::make_shared<instance_services>();
-      svc->orchestrations = reg.get();
-      svc->store = &store;
-      svc->node = "bench-node";
-      svc->host = "bench-processing";
+      auto csvc = memory_services(*reg, store);
       auto fut = store.result();
-      std::shared_ptr<const instance_services> csvc = svc;
       caf::anon_send(host, start_atom::value, csvc,
                      "b1-" + std::to_string(threads) + "-" + std::to_string(spawned++));
       auto r = wait_for(std::move(fut), "convoy instance");
