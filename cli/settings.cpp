@@ -89,7 +89,9 @@ std::string iso_time(int64_t ms) {
 }
 
 bool use_color() {
-  static const bool on = ::isatty(STDOUT_FILENO) == 1 && !std::getenv("NO_COLOR");
+  // no-color.org: NO_COLOR set to anything but "" turns colour off.
+  static const bool on = ::isatty(STDOUT_FILENO) == 1
+                         && !(std::getenv("NO_COLOR") && *std::getenv("NO_COLOR"));
   return on;
 }
 

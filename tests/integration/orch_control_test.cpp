@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(a_suspended_instance_keeps_an_activity_result_and_completes
   auto described = c.convoy({"orch", "describe", "s-1", "-o", "json"});
   BOOST_TEST_REQUIRE(described.exit_code == 0, described.output);
   auto d = json::parse(described.output);
-  BOOST_TEST(d["record"]["status"] == "suspended-resumable", described.output);
+  BOOST_TEST(d["status"] == "suspended-resumable", described.output);
   BOOST_TEST(contains(described.output, "supplier outage"), described.output);
   BOOST_TEST(d["operator_actions"].size() == 1u, described.output);
   auto listed = c.convoy({"orch", "list", "--status", "suspended-resumable", "-o", "json"});
@@ -382,6 +382,9 @@ BOOST_AUTO_TEST_CASE(bulk_verbs_ask_for_confirmation_and_purge_removes_finished_
 
 BOOST_AUTO_TEST_CASE(control_verbs_give_one_line_errors_for_bad_arguments_and_unknown_ids) {
   control_run c;
+  c.start("node-a"); // loads the MessageBox functions
+  BOOST_TEST_REQUIRE(test::wait_until([&] { return !c.box->list_nodes().nodes.empty(); }, 30s),
+                     c.logs());
   check_one_line_error(c.convoy({"orch", "suspend", "--reason", "r"}), 2,
                        {"an instance id or a filter"});
   check_one_line_error(c.convoy({"orch", "suspend", "x-1", "--type", "steps", "--reason", "r"}), 2,
@@ -473,7 +476,7 @@ BOOST_AUTO_TEST_CASE(text_output_follows_no_color_time_format_and_the_settings_f
     std::string line = env + " " + CONVOY_BINARY + " orch list --redis " + c.address();
     return test::run_command({"script", "-qec", line, "/dev/null"}, 30s);
   };
-  auto coloured = on_terminal("env");
+  auto coloured = on_terminal("env -u NO_COLOR");
   BOOST_TEST_REQUIRE(coloured.exit_code == 0, coloured.output);
   BOOST_TEST(contains(coloured.output, "\x1b[32m"), coloured.output);
   auto plain = on_terminal("env NO_COLOR=1");
