@@ -39,7 +39,8 @@ int report(const std::variant<runtime::certificate_files, std::string>& outcome,
 std::function<std::optional<int>()> add_cert_commands(CLI::App& app) {
   auto opts = std::make_shared<cert_options>();
   auto cert = app.add_subcommand(
-    "cert", "the cluster CA and node certificates for mutual TLS between nodes");
+    "cert", "the cluster CA and node certificates for mutual TLS between nodes\n"
+            "example: convoy cert init --dir /etc/convoy/certs");
   cert->require_subcommand(1);
 
   auto init = cert->add_subcommand(

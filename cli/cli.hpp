@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace CLI {
@@ -39,9 +40,34 @@ struct target {
   std::string source; ///< "--redis", "CONVOY_REDIS", "convoy dev" or "default"
 };
 
-/// Resolves the MessageBox address: --redis, then $CONVOY_REDIS, then the address a running
-/// `convoy dev` recorded, then 127.0.0.1:6379. Returns an error message or "".
-std::string resolve_target(const std::string& flag, const std::string& prefix, target& out);
+/// Resolves the MessageBox address: --redis, then $CONVOY_REDIS, then `file_redis` (the CLI
+/// settings file at `file_path`), then the address a running `convoy dev` recorded, then
+/// 127.0.0.1:6379; the prefix likewise (flag, $CONVOY_PREFIX, file, convoy:). Returns an
+/// error message or "".
+std::string resolve_target(const std::string& flag, const std::string& prefix, target& out,
+                           const std::string& file_redis = "", const std::string& file_prefix = "",
+                           const std::string& file_path = "");
+
+/// The CLI's settings file (TOML, string keys redis, prefix, output, time_format): `flag`,
+/// else $CONVOY_CLI_CONFIG, else ~/.config/convoy/cli.toml (missing: all empty). Returns the
+/// settings or an error naming the file.
+struct cli_settings {
+  std::string path; ///< where they came from, for messages
+  std::string redis, prefix, output, time_format;
+};
+std::variant<cli_settings, std::string> load_cli_settings(const std::string& flag);
+
+/// How text output shows times: "3s ago" (default) or ISO 8601 UTC (`--time-format iso`).
+enum class time_format { relative, iso };
+void set_time_format(time_format f);
+time_format get_time_format();
+/// `ms` since the epoch as 2026-12-04T01:50:15.123Z.
+std::string iso_time(int64_t ms);
+
+/// Colour only when stdout is a terminal and NO_COLOR is not set.
+bool use_color();
+/// `text` in SGR colour `sgr` ("31" red, "32" green, "33" yellow, "2" dim) when use_color().
+std::string colored(const std::string& text, const char* sgr);
 
 /// A MessageBox client for `t` (not prepared: for reading and operator writes).
 std::unique_ptr<persistence::message_box> open_box(const target& t);
@@ -90,6 +116,25 @@ int run_orch_send(const target& t, const std::string& id, const std::string& kin
 int run_msg_publish(const target& t, const std::string& type, const std::string& body,
                     const std::vector<std::string>& props, const std::string& activation_id);
 int run_msg_list(const target& t, bool zombies, output_format fmt, size_t limit);
+
+/// `convoy orch suspend|resume|terminate ID` (`verb` is the word): one instance. Exit codes:
+/// 2 bad id, 3 MessageBox, 4 unknown id, 5 finished (or not resumable), 1 not suspended.
+int run_orch_control(const target& t, const std::string& verb, const std::string& id,
+                     const std::string& reason, output_format fmt);
+/// The same verb for every instance `filter` matches (at most `limit`, 0 = all) that the verb
+/// applies to, after confirmation (`yes`, or a terminal), with progress on stderr.
+int run_orch_bulk(const target& t, const std::string& verb, const instance_filter& filter,
+                  size_t limit, const std::string& reason, bool yes, output_format fmt);
+/// Deletes finished instances (`status`, or any of completed/failed/cancelled/terminated)
+/// last updated longer ago than `older_than` ("" = any age), after confirmation.
+int run_node_describe(const target& t, const std::string& name, output_format fmt);
+/// Asks `node` to `command` ("start" or "stop") its instance of `host` (via the MessageBox).
+int run_host_command(const target& t, const std::string& host, const std::string& node,
+                     const std::string& command, output_format fmt);
+int run_orch_purge(const target& t, const std::string& status, const std::string& older_than,
+                   bool yes, output_format fmt);
+/// "90s", "30m", "1h", "7d", "500ms" in milliseconds.
+std::optional<int64_t> parse_age(const std::string& text);
 
 /// Adds `convoy msg suspended` and `convoy msg resume ID` (send port requests suspended after
 /// their retries) to `msg`. After parsing, the returned function runs the one chosen and

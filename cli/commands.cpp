@@ -53,7 +53,9 @@ std::string dev_state_file() {
   return base + "/convoy-dev-" + std::to_string(::getuid()) + ".address";
 }
 
-std::string resolve_target(const std::string& flag, const std::string& prefix, target& out) {
+std::string resolve_target(const std::string& flag, const std::string& prefix, target& out,
+                           const std::string& file_redis, const std::string& file_prefix,
+                           const std::string& file_path) {
   std::string address;
   if (!flag.empty()) {
     address = flag;
@@ -61,6 +63,9 @@ std::string resolve_target(const std::string& flag, const std::string& prefix, t
   } else if (auto env = std::getenv("CONVOY_REDIS"); env && *env) {
     address = env;
     out.source = "CONVOY_REDIS";
+  } else if (!file_redis.empty()) {
+    address = file_redis;
+    out.source = file_path;
   } else if (std::ifstream in(dev_state_file()); in && std::getline(in, address) && !address.empty()) {
     out.source = "the running convoy dev";
   } else {
@@ -75,6 +80,8 @@ std::string resolve_target(const std::string& flag, const std::string& prefix, t
     out.prefix = prefix;
   else if (auto env = std::getenv("CONVOY_PREFIX"); env && *env)
     out.prefix = env;
+  else if (!file_prefix.empty())
+    out.prefix = file_prefix;
   return {};
 }
 
@@ -354,6 +361,13 @@ int run_orch_history(const target& t, const std::string& id, bool follow, output
       shown = 0;
     print_entries(d.journal, shown, fmt);
     shown = d.journal.size();
+    if (!follow && fmt == output_format::text) {
+      auto actions = json::array();
+      for (const auto& a : box->audit_trail(id))
+        if (auto j = json::parse(a, nullptr, false); j.is_object())
+          actions.push_back(std::move(j));
+      std::cout << operator_actions_text(actions);
+    }
     if (!follow || is_final(d.record.status)) {
       if (follow && fmt == output_format::text)
         std::cout << "(instance " << to_string(d.record.status) << ")\n";
@@ -617,12 +631,17 @@ int run_host_list(const target& t, output_format fmt) {
   for (const auto& n : view.nodes) {
     auto hosts = runtime::recorded_tree(n)["hosts"];
     auto throttle = json::parse(n.throttle.empty() ? "{}" : n.throttle, nullptr, false);
-    std::stringstream listed(n.hosts);
-    std::string host;
-    while (std::getline(listed, host, ',')) {
-      if (host.empty())
-        continue;
+    // Hosts it runs, then those an operator stopped there (`convoy host stop`).
+    std::vector<std::pair<std::string, bool>> listed; // host, stopped
+    for (auto [list, stopped] : {std::pair{&n.hosts, false}, std::pair{&n.stopped, true}}) {
+      std::stringstream in(*list);
+      for (std::string host; std::getline(in, host, ',');)
+        if (!host.empty())
+          listed.emplace_back(host, stopped);
+    }
+    for (const auto& [host, stopped] : listed) {
       json row{{"host", host}, {"node", n.name}, {"node_status", n.status},
+               {"state", stopped ? "stopped" : n.status == "alive" ? "running" : "down"},
                {"heartbeat_ms", n.heartbeat_ms}, {"throttled", false}};
       if (throttle.is_object() && throttle.contains(host)) {
         row["throttled"] = true;
@@ -630,7 +649,7 @@ int run_host_list(const target& t, output_format fmt) {
       }
       if (hosts.contains(host) && hosts[host].contains("single_active_epoch"))
         row["single_active_epoch"] = hosts[host]["single_active_epoch"];
-      if (host == "processing") {
+      if (host == "processing" && !stopped) {
         size_t active = 0;
         if (auto i = owned.find(n.name); i != owned.end())
           for (const auto& [type, count] : i->second)
@@ -649,7 +668,7 @@ int run_host_list(const target& t, output_format fmt) {
             << pad_to("HEARTBEAT", 11) << pad_to("INSTANCES", 11) << "THROTTLE\n";
   for (const auto& r : rows) {
     auto host = r["host"].get<std::string>();
-    auto state = r["node_status"].get<std::string>() == "alive" ? "running" : "down";
+    auto state = r["state"].get<std::string>();
     std::string instances = r.contains("instances_in_memory")
                               ? std::to_string(r["instances_in_memory"].get<int64_t>())
                               : "-";
@@ -754,10 +773,17 @@ int run_orch_describe(const target& t, const std::string& id, output_format fmt)
   if (!found)
     return code;
   const auto& d = *found;
-  if (fmt != output_format::text)
-    print_json(description_json(d), fmt);
-  else
-    std::cout << description_card(d);
+  auto actions = json::array();
+  for (const auto& a : open_box(t)->audit_trail(id))
+    if (auto j = json::parse(a, nullptr, false); j.is_object())
+      actions.push_back(std::move(j));
+  if (fmt != output_format::text) {
+    auto j = description_json(d);
+    j["operator_actions"] = actions;
+    print_json(j, fmt);
+  } else {
+    std::cout << description_card(d) << operator_actions_text(actions);
+  }
   return 0;
 }
 

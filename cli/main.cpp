@@ -2,25 +2,72 @@
 
 #include <CLI/CLI.hpp>
 
+#include <array>
 #include <iostream>
 
 using namespace convoy::cli;
 
 namespace {
 
-/// Adds the options every MessageBox-reading verb shares.
+/// Adds the options every MessageBox-reading verb shares. Each setting comes from its flag,
+/// else its CONVOY_* variable, else the CLI's config file (see cli_settings).
 struct box_options {
   std::string redis;
   std::string prefix;
   std::string output = "text";
+  std::string times = "relative";
+  std::string config;
+  CLI::Option* output_opt = nullptr;
+  CLI::Option* time_opt = nullptr;
 
   void add_to(CLI::App* cmd, bool with_output = true) {
-    cmd->add_option("--redis", redis, "MessageBox address host:port (env CONVOY_REDIS)");
-    cmd->add_option("--prefix", prefix, "key prefix (env CONVOY_PREFIX, default convoy:)");
-    if (with_output)
-      cmd->add_option("-o,--output", output, "output format")
-        ->check(CLI::IsMember({"text", "json", "jsonl"}));
+    cmd->add_option("--redis", redis,
+                    "MessageBox address host:port (env CONVOY_REDIS, config redis)");
+    cmd->add_option("--prefix", prefix,
+                    "key prefix (env CONVOY_PREFIX, config prefix, default convoy:)");
+    cmd->add_option("--config", config,
+                    "CLI settings file (env CONVOY_CLI_CONFIG, default ~/.config/convoy/cli.toml)");
+    if (with_output) {
+      output_opt = cmd->add_option("-o,--output", output,
+                                   "output format (env CONVOY_OUTPUT, config output)")
+                     ->check(CLI::IsMember({"text", "json", "jsonl"}));
+      time_opt = cmd->add_option("--time-format", times,
+                                 "times as 'relative' (3s ago, default) or 'iso' (env "
+                                 "CONVOY_TIME_FORMAT, config time_format)")
+                   ->check(CLI::IsMember({"relative", "iso"}));
+    }
   }
+
+  /// Fills what no flag gave from the environment and the config file; "" or an error.
+  std::string resolve() {
+    auto loaded = load_cli_settings(config);
+    if (auto err = std::get_if<std::string>(&loaded))
+      return *err;
+    auto file = std::get<cli_settings>(std::move(loaded));
+    auto pick = [](std::string& value, bool given, const char* env, const std::string& from_file) {
+      if (given)
+        return;
+      if (auto e = std::getenv(env); e && *e)
+        value = e;
+      else if (!from_file.empty())
+        value = from_file;
+    };
+    pick(output, !output_opt || output_opt->count() > 0, "CONVOY_OUTPUT", file.output);
+    pick(times, !time_opt || time_opt->count() > 0, "CONVOY_TIME_FORMAT", file.time_format);
+    if (output != "text" && output != "json" && output != "jsonl")
+      return "output format '" + output + "' (from CONVOY_OUTPUT or " + file.path
+             + ") is not text, json or jsonl";
+    if (times != "relative" && times != "iso")
+      return "time format '" + times + "' (from CONVOY_TIME_FORMAT or " + file.path
+             + ") is not relative or iso";
+    set_time_format(times == "iso" ? time_format::iso : time_format::relative);
+    file_redis = file.redis;
+    file_prefix = file.prefix;
+    file_path = file.path;
+    return {};
+  }
+
+  std::string file_redis, file_prefix, file_path;
 
   output_format format() const {
     return output == "json"    ? output_format::json
@@ -44,11 +91,20 @@ std::string unexpected_word(const CLI::App& app) {
   return (word.front() == '-' ? "unknown option '" : "unknown command '") + word + "'";
 }
 
+/// Every instance status by name, for --status.
+std::vector<std::string> status_names() {
+  std::vector<std::string> out;
+  for (uint8_t i = 0; i <= static_cast<uint8_t>(convoy::instance_status::suspended_resumable); ++i)
+    out.emplace_back(to_string(static_cast<convoy::instance_status>(i)));
+  return out;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   block_stop_signals();
-  CLI::App app{"Convoy: durable business processes as C++20 coroutines on CAF and Redis"};
+  CLI::App app{"Convoy: durable business processes as C++20 coroutines on CAF and Redis\n"
+               "example: convoy orch list --status failed"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "show help for every command");
 
@@ -76,6 +132,13 @@ int main(int argc, char** argv) {
     "list", "the cluster's nodes: status, hosts, load, lease, and the cluster supervisor\n"
             "example: convoy node list -o json");
   nodes_opts.add_to(nodes_cmd);
+  box_options node_describe_opts;
+  std::string node_describe_name;
+  auto node_describe_cmd = node_cmd->add_subcommand(
+    "describe", "one node: status, lease, hosts, load, admin address, throttle, tree summary\n"
+                "example: convoy node describe node-1 -o json");
+  node_describe_opts.add_to(node_describe_cmd);
+  node_describe_cmd->add_option("node", node_describe_name, "node name")->required();
 
   box_options tree_opts;
   std::string tree_node;
@@ -88,22 +151,41 @@ int main(int argc, char** argv) {
   tree_cmd->add_option("--node", tree_node, "only this node");
   tree_cmd->add_option("--depth", tree_depth, "levels to show (default 4)")->check(CLI::Range(1, 16));
 
-  auto host = app.add_subcommand("host", "hosts and host instances");
+  auto host = app.add_subcommand("host", "hosts and host instances\nexample: convoy host list");
   host->require_subcommand(1);
   box_options hosts_opts;
   auto hosts_cmd = host->add_subcommand(
     "list", "host instances: node, state, heartbeat, instances, throttle state\n"
             "example: convoy host list -o json");
   hosts_opts.add_to(hosts_cmd);
+  struct host_verb {
+    host_verb(const char* n, const char* h) : name(n), help(h) {}
+    const char* name;
+    const char* help;
+    CLI::App* cmd = nullptr;
+    box_options opts;
+    std::string host, node;
+  };
+  std::array<host_verb, 2> host_verbs{
+    host_verb{"stop", "stop a node's instance of a host (it takes no work until started)\n"
+                      "example: convoy host stop processing --node node-1"},
+    host_verb{"start", "start a host instance an operator stopped\n"
+                       "example: convoy host start processing --node node-1"}};
+  for (auto& v : host_verbs) {
+    v.cmd = host->add_subcommand(v.name, v.help);
+    v.opts.add_to(v.cmd);
+    v.cmd->add_option("host", v.host, "receive, processing or send")->required();
+    v.cmd->add_option("--node", v.node, "the node running it")->required();
+  }
 
-  auto orch = app.add_subcommand("orch", "orchestration instances");
+  auto orch = app.add_subcommand("orch", "orchestration instances\n"
+                                          "example: convoy orch list --status failed");
   orch->require_subcommand(1);
   box_options list_opts;
   instance_filter filter;
   auto add_filters = [&filter](CLI::App* cmd) {
     cmd->add_option("--status", filter.status, "only instances in this status")
-      ->check(CLI::IsMember({"pending", "running", "waiting", "completed", "failed", "suspended",
-                             "cancelled"}));
+      ->check(CLI::IsMember(status_names()));
     cmd->add_option("--type", filter.type, "only this orchestration type");
     cmd->add_option("--host", filter.owner, "only instances this node owns");
     cmd->add_option("--group-by", filter.group_by, "count by status, type, host or error")
@@ -175,7 +257,59 @@ int main(int argc, char** argv) {
   cancel_opts.add_to(cancel_cmd, false);
   cancel_cmd->add_option("id", cancel_id, "instance id")->required();
 
-  auto msg = app.add_subcommand("msg", "messages published into the MessageBox");
+  // suspend | resume | terminate: one instance by id, or every instance a filter matches.
+  struct control_verb {
+    control_verb(const char* n, const char* h) : name(n), help(h) {}
+    const char* name;
+    const char* help;
+    CLI::App* cmd = nullptr;
+    box_options opts;
+    std::string id, reason;
+    instance_filter filter;
+    size_t limit = 0;
+    bool yes = false;
+  };
+  std::array<control_verb, 3> controls{
+    control_verb{"suspend",
+                 "suspend an instance resumably (it takes no steps; what arrives for it is kept\n"
+                 "until resume), or every instance a filter matches\n"
+                 "example: convoy orch suspend order-1001 --reason 'supplier outage'"},
+    control_verb{"resume",
+                 "resume a suspended instance from its last persistence point, on any node\n"
+                 "example: convoy orch resume --type order --yes"},
+    control_verb{"terminate",
+                 "end an instance as terminated with a reason (timers dropped, later messages\n"
+                 "kept as zombies), or every instance a filter matches\n"
+                 "example: convoy orch terminate order-1001 --reason 'duplicate order'"}};
+  for (auto& c : controls) {
+    c.cmd = orch->add_subcommand(c.name, c.help);
+    c.opts.add_to(c.cmd);
+    c.cmd->add_option("id", c.id, "instance id (or select by --status/--type/--host)");
+    auto reason = c.cmd->add_option("--reason", c.reason, "why (recorded in its history)");
+    if (std::string_view(c.name) != "resume")
+      reason->required();
+    c.cmd->add_option("--status", c.filter.status, "every instance in this status")
+      ->check(CLI::IsMember(status_names()));
+    c.cmd->add_option("--type", c.filter.type, "every instance of this orchestration type");
+    c.cmd->add_option("--host", c.filter.owner, "every instance this node owns");
+    c.cmd->add_option("--limit", c.limit, "at most N instances (newest first)")
+      ->check(CLI::Range(1, 10000000));
+    c.cmd->add_flag("-y,--yes", c.yes, "do not ask for confirmation");
+  }
+  box_options purge_opts;
+  std::string purge_status, purge_older;
+  bool purge_yes = false;
+  auto purge_cmd = orch->add_subcommand(
+    "purge", "delete finished instances' records and journals (never unfinished ones)\n"
+             "example: convoy orch purge --status completed --older-than 1h --yes");
+  purge_opts.add_to(purge_cmd);
+  purge_cmd->add_option("--status", purge_status, "only this final status")
+    ->check(CLI::IsMember({"completed", "failed", "cancelled", "terminated"}));
+  purge_cmd->add_option("--older-than", purge_older, "last updated longer ago than this (1h, 7d)");
+  purge_cmd->add_flag("-y,--yes", purge_yes, "do not ask for confirmation");
+
+  auto msg = app.add_subcommand("msg", "messages published into the MessageBox\n"
+                                        "example: convoy msg list --zombies");
   msg->require_subcommand(1);
   box_options publish_opts;
   std::string publish_type, publish_body = "null";
@@ -201,7 +335,7 @@ int main(int argc, char** argv) {
 
   auto run_adapter_verb = add_adapter_commands(*msg);
 
-  auto box_cmd = app.add_subcommand("box", "the MessageBox");
+  auto box_cmd = app.add_subcommand("box", "the MessageBox\nexample: convoy box stat");
   box_cmd->require_subcommand(1);
   box_options stat_opts;
   int stat_interval = 0;
@@ -219,7 +353,7 @@ int main(int argc, char** argv) {
 
   box_options version_opts;
   auto version_cmd = app.add_subcommand("version", "print the versions of Convoy, CAF, hiredis "
-                                                   "and the Redis server");
+                                                   "and the Redis server\nexample: convoy version");
   version_opts.add_to(version_cmd, false);
   auto run_cert = add_cert_commands(app);
   auto run_secret = add_secret_commands(app);
@@ -241,9 +375,14 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto with_target = [](const box_options& o, auto&& fn) {
+  auto with_target = [](box_options& o, auto&& fn) {
+    if (auto err = o.resolve(); !err.empty()) {
+      std::cerr << "convoy: " << err << "\n";
+      return 2;
+    }
     target t;
-    if (auto err = resolve_target(o.redis, o.prefix, t); !err.empty()) {
+    if (auto err = resolve_target(o.redis, o.prefix, t, o.file_redis, o.file_prefix, o.file_path);
+        !err.empty()) {
       std::cerr << "convoy: " << err << "\n";
       return 2;
     }
@@ -260,6 +399,15 @@ int main(int argc, char** argv) {
     });
   if (hosts_cmd->parsed())
     return with_target(hosts_opts, [&](const target& t) { return run_host_list(t, hosts_opts.format()); });
+  if (node_describe_cmd->parsed())
+    return with_target(node_describe_opts, [&](const target& t) {
+      return run_node_describe(t, node_describe_name, node_describe_opts.format());
+    });
+  for (auto& v : host_verbs)
+    if (v.cmd->parsed())
+      return with_target(v.opts, [&](const target& t) {
+        return run_host_command(t, v.host, v.node, v.name, v.opts.format());
+      });
   if (node_cmd->parsed())
     return run_node(config_path, config_sets, dump_config);
   if (list_cmd->parsed())
@@ -301,6 +449,25 @@ int main(int argc, char** argv) {
   if (cancel_cmd->parsed())
     return with_target(cancel_opts, [&](const target& t) {
       return run_orch_send(t, cancel_id, "cancel", "cancel", "null");
+    });
+  for (auto& c : controls) {
+    if (!c.cmd->parsed())
+      continue;
+    bool by_filter = !c.filter.status.empty() || !c.filter.type.empty() || !c.filter.owner.empty();
+    if (c.id.empty() == !by_filter || (!c.id.empty() && c.limit > 0)) {
+      std::cerr << "convoy: orch " << c.name
+                << " needs an instance id or a filter (--status, --type, --host), not both\n";
+      return 2;
+    }
+    return with_target(c.opts, [&](const target& t) {
+      return c.id.empty()
+               ? run_orch_bulk(t, c.name, c.filter, c.limit, c.reason, c.yes, c.opts.format())
+               : run_orch_control(t, c.name, c.id, c.reason, c.opts.format());
+    });
+  }
+  if (purge_cmd->parsed())
+    return with_target(purge_opts, [&](const target& t) {
+      return run_orch_purge(t, purge_status, purge_older, purge_yes, purge_opts.format());
     });
   if (publish_cmd->parsed())
     return with_target(publish_opts, [&](const target& t) {

@@ -21,6 +21,24 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+/// The status padded to `n` columns, coloured by what it asks of an operator.
+std::string status_cell(instance_status s, size_t n) {
+  auto text = n == 0 ? std::string(to_string(s)) : pad_to(std::string(to_string(s)), n);
+  switch (s) {
+    case instance_status::completed:
+      return colored(text, "32");
+    case instance_status::failed:
+    case instance_status::suspended:
+      return colored(text, "31");
+    case instance_status::suspended_resumable:
+    case instance_status::terminated:
+    case instance_status::cancelled:
+      return colored(text, "33");
+    default:
+      return text;
+  }
+}
+
 } // namespace
 
 void print_json(const json& value, output_format fmt) {
@@ -39,6 +57,8 @@ std::string pad_to(const std::string& s, size_t n) {
 std::string age(int64_t since_ms) {
   if (since_ms <= 0)
     return "-";
+  if (get_time_format() == time_format::iso)
+    return iso_time(since_ms);
   auto s = std::max<int64_t>(0, (now_ms() - since_ms) / 1000);
   if (s < 60)
     return std::to_string(s) + "s ago";
@@ -55,11 +75,22 @@ std::string instances_table(const std::vector<instance_record>& recs) {
       << pad_to("OWNER", 14) << pad_to("UPDATED", 9) << "RESULT / ERROR\n";
   for (const auto& r : recs)
     out << pad_to(r.id, 28) << pad_to(r.type + " v" + std::to_string(r.version), 22)
-        << pad_to(std::string(to_string(r.status)), 10) << pad_to(std::to_string(r.steps), 6)
+        << status_cell(r.status, 10) << pad_to(std::to_string(r.steps), 6)
         << pad_to(r.owner.empty() ? "-" : r.owner, 14) << pad_to(age(r.updated_ms), 9)
         << shorten(r.error.empty() ? r.result : r.error, 60) << "\n";
   if (recs.empty())
     out << "(no instances)\n";
+  return out.str();
+}
+
+std::string operator_actions_text(const json& actions) {
+  if (actions.empty())
+    return {};
+  std::ostringstream out;
+  out << "\noperator actions (" << actions.size() << ")\n";
+  for (const auto& a : actions)
+    out << pad_to(age(a.value("at", int64_t{0})), 10) << pad_to(a.value("action", ""), 11)
+        << pad_to(a.value("by", ""), 24) << a.value("reason", "") << "\n";
   return out.str();
 }
 
@@ -71,7 +102,9 @@ std::string description_card(const persistence::instance_description& d) {
   };
   row("id", r.id);
   row("type", r.type + " v" + std::to_string(r.version));
-  row("status", std::string(to_string(r.status)));
+  row("status", status_cell(r.status, 0) + (r.status == instance_status::suspended_resumable
+                                              ? " (convoy orch resume continues it)"
+                                              : ""));
   row("host", r.host);
   row("owner", r.owner.empty() ? "-" : r.owner);
   row("owner epoch", std::to_string(r.epoch));

@@ -17,6 +17,10 @@ using runtime::instances_json;
 std::string instances_table(const std::vector<instance_record>& recs);
 std::string description_card(const persistence::instance_description& d);
 
+/// The operator actions of an instance (convoy orch suspend/resume/terminate) as lines after
+/// its journal; "" when there were none.
+std::string operator_actions_text(const json& actions);
+
 /// Pads `s` with spaces to `n` columns (at least one space follows).
 std::string pad_to(const std::string& s, size_t n);
 

@@ -294,7 +294,8 @@ std::function<std::optional<int>()> add_secret_commands(CLI::App& app) {
   auto o = std::make_shared<secret_options>();
   auto cmd = app.add_subcommand(
     "secret", "the master key of this machine and the credentials in the MessageBox\n"
-              "(key file: --key-file, else $CONVOY_SECRET_FILE, else ~/.config/convoy/master.key)");
+              "(key file: --key-file, else $CONVOY_SECRET_FILE, else ~/.config/convoy/master.key)\n"
+              "example: convoy secret list");
   cmd->require_subcommand(1);
   auto key_file = [o](CLI::App* sub) {
     sub->add_option("--key-file", o->key_file, "master key file (env CONVOY_SECRET_FILE)");

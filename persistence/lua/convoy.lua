@@ -4,11 +4,18 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 8
+local LIBRARY_VERSION = 9
 
+-- 'suspended' is final (not resumable: non-determinism, an unknown type); an operator's
+-- 'suspended-resumable' is not: its messages are parked until it is resumed or terminated.
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'suspended'
-         or status == 'cancelled'
+         or status == 'cancelled' or status == 'terminated'
+end
+
+-- Statuses in which the instance takes no step now: final ones and an operator's suspension.
+local function is_halted(status)
+  return is_final(status) or status == 'suspended-resumable'
 end
 
 local function track(key, id, event, extra)
@@ -23,7 +30,7 @@ local function claim(keys, args)
   if redis.call('EXISTS', inst) == 0 then
     return redis.error_reply('CONVOY_NO_INSTANCE no instance ' .. inst)
   end
-  if not is_final(redis.call('HGET', inst, 'status')) then
+  if not is_halted(redis.call('HGET', inst, 'status')) then
     redis.call('HINCRBY', inst, 'epoch', 1)
     redis.call('HSET', inst, 'owner', args[1], 'updated', args[2])
   end
@@ -55,6 +62,21 @@ local function subscribe(prefix, key, shape, host, id)
   redis.call('SADD', prefix .. 'subs:' .. id, key)
 end
 
+-- An instance reached final `status`: tell an awaiting parent; keep subscriptions a day so
+-- late messages show up as zombies.
+local function finish(prefix, inst, id, status, result, err)
+  local p = redis.call('HMGET', inst, 'parent', 'parent_step', 'parent_gen', 'parent_host')
+  if p[1] and p[2] and p[2] ~= '' then
+    local ok = status == 'completed' and '1' or '0'
+    local payload = status == 'completed' and result or (status .. ': ' .. err)
+    redis.call('XADD', prefix .. 'q:' .. p[4], '*', 'v', 1, 'kind', 'result', 'instance', p[1],
+               'step', p[2], 'gen', p[3], 'ok', ok, 'payload', payload)
+  end
+  for _, key in ipairs(redis.call('SMEMBERS', prefix .. 'subs:' .. id)) do
+    redis.call('EXPIRE', prefix .. 'sub:' .. key, 86400)
+  end
+end
+
 -- KEYS: inst, journal, timers, tracking, queue of the instance's host, store identity.
 -- ARGV: epoch, seq, now, status, steps, result, error, host(group), prefix, generation,
 --       reset(0/1), new_input, query (or '\0' for unchanged),
@@ -74,9 +96,13 @@ local function checkpoint(keys, args)
                              tostring(store_id or 'none') .. ', the writer prepared ' ..
                              args[#args] .. ': it may have restarted empty')
   end
-  local rec = redis.call('HMGET', inst, 'epoch', 'seq', 'type', 'version')
+  local rec = redis.call('HMGET', inst, 'epoch', 'seq', 'type', 'version', 'status')
   if not rec[1] then
     return redis.error_reply('CONVOY_NO_INSTANCE no instance ' .. inst)
+  end
+  if rec[5] == 'suspended-resumable' then
+    -- Suspension bumps the epoch, so this is a writer that claimed it while suspended.
+    return redis.error_reply('CONVOY_STALE_EPOCH the instance is suspended by an operator')
   end
   if tonumber(rec[1]) ~= tonumber(args[1]) then
     return redis.error_reply('CONVOY_STALE_EPOCH owner epoch is ' .. rec[1] ..
@@ -152,19 +178,7 @@ local function checkpoint(keys, args)
              'commit', commit)
   if args[6] ~= '' then redis.call('HSET', inst, 'result', args[6]) end
   if args[7] ~= '' then redis.call('HSET', inst, 'error', args[7]) end
-  if is_final(status) then
-    -- Tell an awaiting parent; keep subscriptions a day so late messages show up as zombies.
-    local p = redis.call('HMGET', inst, 'parent', 'parent_step', 'parent_gen', 'parent_host')
-    if p[1] and p[2] and p[2] ~= '' then
-      local ok = status == 'completed' and '1' or '0'
-      local payload = status == 'completed' and args[6] or (status .. ': ' .. args[7])
-      redis.call('XADD', prefix .. 'q:' .. p[4], '*', 'v', 1, 'kind', 'result', 'instance', p[1],
-                 'step', p[2], 'gen', p[3], 'ok', ok, 'payload', payload)
-    end
-    for _, key in ipairs(redis.call('SMEMBERS', prefix .. 'subs:' .. id)) do
-      redis.call('EXPIRE', prefix .. 'sub:' .. key, 86400)
-    end
-  end
+  if is_final(status) then finish(prefix, inst, id, status, args[6], args[7]) end
   track(tracking, id, status, 'seq ' .. seq .. ' steps ' .. args[5])
   return commit
 end
@@ -311,8 +325,10 @@ local function server_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- KEYS: nodes, node record, tracking, the node's relocations, the processing queue.
--- ARGV: name, ttl_ms, hosts (comma separated), load, throttle (JSON text).
+-- KEYS: nodes, node record, tracking, the node's relocations, the processing queue, the
+--   node's operator commands.
+-- ARGV: name, ttl_ms, hosts (comma separated), load, throttle (JSON text), hosts an operator
+--   stopped (comma separated).
 -- Renews the node's lease. Returns {code, generation, now, backlog, assignment...}: backlog is
 -- the processing queue's length (what the receive host throttles on); code 0 = renewed,
 -- 1 = joined, 2 = rejoined after being declared dead (its instances were taken over: it must
@@ -330,11 +346,16 @@ local function heartbeat(keys, args)
   end
   redis.call('ZADD', keys[1], now + tonumber(args[2]), args[1])
   redis.call('HSET', keys[2], 'fmt', 1, 'name', args[1], 'heartbeat', now, 'hosts', args[3],
-             'load', args[4], 'lease_ms', args[2], 'throttle', args[5])
+             'load', args[4], 'lease_ms', args[2], 'throttle', args[5], 'stopped', args[6] or '')
   local reply = {code, tonumber(redis.call('HGET', keys[2], 'generation')), now,
                  redis.call('XLEN', keys[5])}
   for _, assignment in ipairs(redis.call('HKEYS', keys[4])) do
     reply[#reply + 1] = assignment
+  end
+  -- Operator commands ('host:<name>' = start|stop) as '!host:<name>=stop' entries.
+  local cmds = redis.call('HGETALL', keys[6])
+  for k = 1, #cmds - 1, 2 do
+    reply[#reply + 1] = '!' .. cmds[k] .. '=' .. cmds[k + 1]
   end
   return reply
 end
@@ -525,6 +546,184 @@ local function resume_suspended(keys, args)
   return 'OK'
 end
 
+-- Operator control (issue 7): suspend (resumable), resume, terminate, purge. Each is one
+-- atomic step that bumps the owner epoch where it takes an instance from its owner, so a
+-- node still holding it in memory can write nothing more; an 'evict' entry on the instance's
+-- host queue tells that node to drop it from memory at once.
+
+local function audit(prefix, id, action, reason, by, now)
+  local key = prefix .. 'audit:' .. id
+  redis.call('RPUSH', key, cjson.encode({at = tonumber(now), action = action, reason = reason,
+                                         by = by}))
+  redis.call('LTRIM', key, -100, -1)
+end
+
+local function instance_id(prefix, inst)
+  return string.sub(inst, string.len(prefix) + 6)
+end
+
+-- `epoch`: the owner epoch that fenced it; an actor that claimed it later ignores the entry.
+local function evict(prefix, host, id, epoch)
+  redis.call('XADD', prefix .. 'q:' .. host, '*', 'v', 1, 'kind', 'evict', 'instance', id,
+             'payload', tostring(epoch))
+end
+
+-- KEYS: inst, tracking. ARGV: prefix, reason, now, by.
+-- Suspends an unfinished instance, resumably: it takes no more steps, and whatever arrives
+-- for it (results, timers, messages, signals) is parked ({p}parked:{id}) until resume.
+-- Returns 'OK', or 'ALREADY' when it was suspended already.
+local function suspend(keys, args)
+  local prefix = args[1]
+  local rec = redis.call('HMGET', keys[1], 'status', 'host')
+  if not rec[1] then return redis.error_reply('CONVOY_NO_INSTANCE no such instance') end
+  if rec[1] == 'suspended-resumable' then return 'ALREADY' end
+  if is_final(rec[1]) then
+    return redis.error_reply('CONVOY_FINAL the instance is already ' .. rec[1])
+  end
+  local id = instance_id(prefix, keys[1])
+  local epoch = redis.call('HINCRBY', keys[1], 'epoch', 1)
+  redis.call('HSET', keys[1], 'status', 'suspended-resumable', 'suspended_from', rec[1],
+             'error', 'suspended by ' .. args[4] .. ': ' .. args[2], 'updated', args[3])
+  evict(prefix, rec[2], id, epoch)
+  track(keys[2], id, 'suspended-resumable', 'by ' .. args[4] .. ': ' .. args[2])
+  audit(prefix, id, 'suspended', args[2], args[4], args[3])
+  return 'OK'
+end
+
+-- KEYS: queue, inst, parked. ARGV: group, ids...
+-- An instance actor found its instance suspended: keeps the given entries for it (parked)
+-- and acknowledges them, once each. If it was resumed meanwhile, they are put back on the
+-- queue instead. 'evict' entries are only acknowledged. Returns how many were parked.
+local function park(keys, args)
+  local status = redis.call('HGET', keys[2], 'status')
+  local n = 0
+  for i = 2, #args do
+    local e = redis.call('XRANGE', keys[1], args[i], args[i])
+    if redis.call('XACK', keys[1], args[1], args[i]) == 1 and #e == 1 then
+      local fields, kind = e[1][2], ''
+      for k = 1, #fields - 1, 2 do
+        if fields[k] == 'kind' then kind = fields[k + 1] end
+      end
+      if kind ~= 'evict' then
+        if status == 'suspended-resumable' then
+          redis.call('RPUSH', keys[3], cjson.encode(fields))
+          n = n + 1
+        else
+          redis.call('XADD', keys[1], '*', unpack(fields))
+        end
+      end
+      redis.call('XDEL', keys[1], args[i])
+    end
+  end
+  return n
+end
+
+-- KEYS: inst, parked, tracking. ARGV: prefix, reason, now, by.
+-- Resumes an instance an operator suspended: back to its status before, its parked entries
+-- back on its host's queue in their order, and a start entry so that some node rehydrates it
+-- from its last persistence point. Refuses instances suspended as not resumable. Returns the
+-- number of parked entries delivered.
+local function resume(keys, args)
+  local prefix = args[1]
+  local rec = redis.call('HMGET', keys[1], 'status', 'host', 'error', 'suspended_from')
+  if not rec[1] then return redis.error_reply('CONVOY_NO_INSTANCE no such instance') end
+  if rec[1] == 'suspended' then
+    return redis.error_reply('CONVOY_NOT_RESUMABLE it was suspended as not resumable (' ..
+                             tostring(rec[3] or 'no reason recorded') ..
+                             '); terminate it instead')
+  end
+  if is_final(rec[1]) then
+    return redis.error_reply('CONVOY_FINAL the instance is already ' .. rec[1])
+  end
+  if rec[1] ~= 'suspended-resumable' then
+    return redis.error_reply('CONVOY_NOT_SUSPENDED the instance is ' .. rec[1] ..
+                             ', not suspended')
+  end
+  local id = instance_id(prefix, keys[1])
+  local back = rec[4] == 'pending' and 'pending' or 'waiting'
+  redis.call('HSET', keys[1], 'status', back, 'updated', args[3])
+  redis.call('HDEL', keys[1], 'suspended_from', 'error')
+  local q = prefix .. 'q:' .. rec[2]
+  local parked = redis.call('LRANGE', keys[2], 0, -1)
+  for _, p in ipairs(parked) do
+    redis.call('XADD', q, '*', unpack(cjson.decode(p)))
+  end
+  redis.call('DEL', keys[2])
+  redis.call('XADD', q, '*', 'v', 1, 'kind', 'start', 'instance', id)
+  track(keys[3], id, 'resumed', 'by ' .. args[4] .. ': ' .. args[2] .. '; ' .. #parked ..
+        ' parked messages delivered')
+  audit(prefix, id, 'resumed', args[2], args[4], args[3])
+  return #parked
+end
+
+-- KEYS: inst, parked, timers, tracking, zombies. ARGV: prefix, reason, now, by.
+-- Ends an unfinished instance (or one suspended as not resumable) as 'terminated' with the
+-- reason: its owner is fenced, its pending timers dropped, its parked entries and whatever
+-- arrives later kept as zombies, an awaiting parent told. Returns 'OK'.
+local function terminate(keys, args)
+  local prefix = args[1]
+  local rec = redis.call('HMGET', keys[1], 'status', 'host')
+  if not rec[1] then return redis.error_reply('CONVOY_NO_INSTANCE no such instance') end
+  if is_final(rec[1]) and rec[1] ~= 'suspended' then
+    return redis.error_reply('CONVOY_FINAL the instance is already ' .. rec[1])
+  end
+  local id = instance_id(prefix, keys[1])
+  local why = 'terminated by ' .. args[4] .. ': ' .. args[2]
+  local epoch = redis.call('HINCRBY', keys[1], 'epoch', 1)
+  redis.call('HSET', keys[1], 'status', 'terminated', 'error', why, 'updated', args[3])
+  redis.call('HDEL', keys[1], 'suspended_from')
+  local cursor, dropped = '0', 0
+  repeat
+    local page = redis.call('ZSCAN', keys[3], cursor, 'MATCH', '*|' .. id .. '|*', 'COUNT', 1000)
+    cursor = page[1]
+    for k = 1, #page[2], 2 do
+      dropped = dropped + redis.call('ZREM', keys[3], page[2][k])
+    end
+  until cursor == '0'
+  for _, p in ipairs(redis.call('LRANGE', keys[2], 0, -1)) do
+    local fields = cjson.decode(p)
+    local f = {}
+    for k = 1, #fields - 1, 2 do f[fields[k]] = fields[k + 1] end
+    redis.call('XADD', keys[5], 'MAXLEN', '~', 10000, '*', 'instance', id, 'status',
+               'terminated', 'type', f.kind or '', 'correlation', f.channel or '',
+               'body', f.payload or '', 'at', args[3])
+  end
+  redis.call('DEL', keys[2])
+  finish(prefix, keys[1], id, 'terminated', '', why)
+  evict(prefix, rec[2], id, epoch)
+  track(keys[4], id, 'terminated', why .. '; ' .. dropped .. ' timers dropped')
+  audit(prefix, id, 'terminated', args[2], args[4], args[3])
+  return 'OK'
+end
+
+-- KEYS: inst, journal, instances index. ARGV: prefix, id, statuses (comma separated),
+--   updated before (ms).
+-- Deletes a finished instance (status among `statuses`, last updated before the cutoff): its
+-- record, journal, parked entries, audit trail and the correlation sets still routing to it.
+-- Never an unfinished one. Returns 1 when deleted.
+local function purge(keys, args)
+  local prefix, id = args[1], args[2]
+  local rec = redis.call('HMGET', keys[1], 'status', 'updated')
+  if not rec[1] then
+    redis.call('ZREM', keys[3], id)
+    return 0
+  end
+  if not is_final(rec[1]) or not string.find(',' .. args[3] .. ',', ',' .. rec[1] .. ',', 1, true)
+     or tonumber(rec[2] or '0') >= tonumber(args[4]) then
+    return 0
+  end
+  local subs = prefix .. 'subs:' .. id
+  for _, key in ipairs(redis.call('SMEMBERS', subs)) do
+    local target = redis.call('GET', prefix .. 'sub:' .. key)
+    if target and string.sub(target, -(string.len(id) + 1)) == '|' .. id then
+      redis.call('DEL', prefix .. 'sub:' .. key)
+    end
+  end
+  redis.call('DEL', keys[1], keys[2], subs, prefix .. 'parked:' .. id, prefix .. 'audit:' .. id)
+  redis.call('ZREM', keys[3], id)
+  return 1
+end
+
 redis.register_function{function_name = 'convoy_version', callback = function()
   return LIBRARY_VERSION end, flags = {'no-writes'}}
 redis.register_function('convoy_claim', claim)
@@ -545,3 +744,8 @@ redis.register_function('convoy_submit_once', submit_once)
 redis.register_function('convoy_adapter_lease', adapter_lease)
 redis.register_function('convoy_suspend_activity', suspend_activity)
 redis.register_function('convoy_resume_suspended', resume_suspended)
+redis.register_function('convoy_suspend', suspend)
+redis.register_function('convoy_park', park)
+redis.register_function('convoy_resume', resume)
+redis.register_function('convoy_terminate', terminate)
+redis.register_function('convoy_purge', purge)

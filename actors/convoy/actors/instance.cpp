@@ -6,8 +6,9 @@ namespace convoy {
 
 namespace {
 
-constexpr std::array<std::string_view, 7> status_names
-  = {"pending", "running", "waiting", "completed", "failed", "suspended", "cancelled"};
+constexpr std::array<std::string_view, 9> status_names
+  = {"pending",   "running",    "waiting",            "completed", "failed",
+     "suspended", "cancelled", "terminated", "suspended-resumable"};
 
 } // namespace
 

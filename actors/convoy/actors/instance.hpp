@@ -19,11 +19,18 @@ enum class instance_status : uint8_t {
   completed,
   /// Finished with an application failure (an unhandled error in orchestration code).
   failed,
-  /// Stopped by Convoy and kept for an operator, with an error; `not resumable` for
-  /// non-determinism and unknown types.
+  /// Stopped by Convoy and kept for an operator, with an error: not resumable
+  /// (non-determinism, an unknown type, a payload over the limit). Final; an operator may
+  /// terminate it.
   suspended,
   /// Ended by a cancellation request (distinct from a failure).
   cancelled,
+  /// Ended by an operator (`convoy orch terminate`), with the reason in `error`. Final.
+  terminated,
+  /// Suspended by an operator (`convoy orch suspend`): takes no steps, and what arrives for
+  /// it is parked in the MessageBox until `convoy orch resume` (on any node) continues it from
+  /// its last persistence point. Not final. Stored as "suspended-resumable".
+  suspended_resumable,
 };
 
 std::string_view to_string(instance_status x) noexcept;
@@ -32,7 +39,8 @@ std::optional<instance_status> parse_instance_status(std::string_view text) noex
 /// True for statuses after which the instance never runs again.
 constexpr bool is_final(instance_status x) noexcept {
   return x == instance_status::completed || x == instance_status::failed
-         || x == instance_status::suspended || x == instance_status::cancelled;
+         || x == instance_status::suspended || x == instance_status::cancelled
+         || x == instance_status::terminated;
 }
 
 /// The instance record: what the MessageBox knows about one instance besides its journal.

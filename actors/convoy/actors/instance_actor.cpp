@@ -341,6 +341,8 @@ void suspend_unrunnable(instance_actor* self, std::string why) {
 
 void on_claimed(instance_actor* self, claim_result& r) {
   auto& st = self->state;
+  if (st.leaving)
+    return; // evicted while claiming
   if (r.status == store_status::unavailable) {
     self->delayed_send(self, backoff(st.attempts++), reclaim_atom::value);
     return;
@@ -363,6 +365,13 @@ void on_claimed(instance_actor* self, claim_result& r) {
   if (is_final(st.record.status)) {
     st.svc->store->ack(st.svc->host,
                        take_backlog_ids(st, true, to_string(st.record.status)));
+    leave(self, {});
+    return;
+  }
+  if (st.record.status == instance_status::suspended_resumable) {
+    // Suspended by an operator: what came for it waits in the MessageBox until resume.
+    spdlog::debug("instance {} is suspended: {} messages parked", st.id, st.backlog.size());
+    st.svc->store->park(st.svc->host, st.id, take_backlog_ids(st, false, "suspended"));
     leave(self, {});
     return;
   }
@@ -408,6 +417,8 @@ bool start_run(instance_actor* self, const std::string& input_json,
 
 void on_written(instance_actor* self, store_status status, const std::string& error) {
   auto& st = self->state;
+  if (st.leaving)
+    return; // evicted meanwhile: what it held is given back (or was persisted)
   switch (status) {
     case store_status::ok: {
       auto cp = std::move(*st.in_flight);
@@ -456,6 +467,21 @@ void on_written(instance_actor* self, store_status status, const std::string& er
   }
 }
 
+/// An operator suspended or terminated the instance (see instance_message::kind::evict).
+void evicted(instance_actor* self, instance_message& m) {
+  auto& st = self->state;
+  st.svc->store->ack(st.svc->host, {std::move(m.message_id)});
+  uint64_t fenced_below = 0;
+  try {
+    fenced_below = std::stoull(m.payload);
+  } catch (const std::exception&) {
+  }
+  if (st.leaving || (st.loaded && st.record.epoch >= fenced_below))
+    return; // claimed after the operator's change: not for this actor
+  spdlog::info("instance {}: an operator suspended or terminated it; leaving memory", st.id);
+  leave(self, take_unpersisted_ids(st));
+}
+
 caf::behavior instance_behavior(instance_actor* self, std::shared_ptr<const instance_services> svc,
                                 std::string id, caf::actor host) {
   self->state.svc = std::move(svc);
@@ -465,6 +491,10 @@ caf::behavior instance_behavior(instance_actor* self, std::shared_ptr<const inst
   return {
     [=](instance_message& m) {
       auto& st = self->state;
+      if (m.what == instance_message::kind::evict) {
+        evicted(self, m);
+        return;
+      }
       if (st.leaving) {
         st.give_back.push_back(std::move(m.message_id));
         return;

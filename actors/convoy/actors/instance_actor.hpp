@@ -41,6 +41,9 @@ struct instance_message {
     message, ///< a correlated message for `channel`
     signal,  ///< a signal for `channel` ("signal:<name>")
     cancel,  ///< an operator asked to cancel the instance
+    /// an operator suspended or terminated the instance, fencing owner epochs below the one
+    /// in `payload`: an actor holding such an epoch leaves memory now
+    evict,
   };
   /// Queue entry id; acknowledged by the persistence point that consumes it.
   std::string message_id;

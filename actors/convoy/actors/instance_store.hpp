@@ -94,6 +94,14 @@ public:
   /// Gives queue messages back, unconsumed, so that whichever node owns the instance now gets
   /// them at once (a fenced owner must not sit on them until they count as idle).
   virtual void release(const std::string& host, std::vector<std::string> message_ids) = 0;
+
+  /// Keeps queue messages for an instance an operator suspended (resumably) until it is
+  /// resumed, acknowledging them; gives them back instead if it was resumed meanwhile.
+  virtual void park(const std::string& host, const std::string& instance_id,
+                    std::vector<std::string> message_ids) {
+    (void) instance_id;
+    release(host, std::move(message_ids));
+  }
 };
 
 } // namespace convoy

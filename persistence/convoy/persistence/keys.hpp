@@ -31,6 +31,9 @@
 /// | `{p}secrets`             | hash   | credentials: field = name, value = AES-256-GCM envelope `v1:<key id>:<base64>`; field `@key` = the master key id they are under (`convoy/adapters/secrets.hpp`) |
 /// | `{p}dedupe:{key}`        | string | message id a deduplicated submission got (HTTP `Idempotency-Key`, file, schedule tick); expires |
 /// | `{p}adapter-lease:{name}`| string | holder (node) of a single-active adapter's lease; expires unless renewed |
+/// | `{p}parked:{id}`         | list   | queue entries (JSON arrays of their fields) that arrived for an instance an operator suspended; back on its queue at resume |
+/// | `{p}audit:{id}`          | list   | operator actions on an instance: JSON `{"at", "action", "reason", "by"}` (last 100) |
+/// | `{p}node-cmd:{name}`     | hash   | operator commands for a node, read with its heartbeat: field `host:{host}` = `stop` or `start` |
 /// | `{p}suspended`           | hash   | suspended (resumable) activity requests: field = idempotency key, value = JSON `{"q", "f", "reason", "at", "activity", "instance"}` |
 ///
 /// Queue entries are flat field/value pairs with `kind` and a format version `v`:
@@ -41,6 +44,8 @@
 /// - `timer`    (processing host): `instance`, `step`, `gen`
 /// - `message`  (processing host): `instance`, `channel` (`corr:<key>`), `payload`
 /// - `signal` / `cancel` (processing host): `instance`, `channel` (`signal:<name>`), `payload`
+/// - `evict`    (processing host): `instance`, `payload` (the owner epoch an operator's suspend
+///   or terminate set: an actor holding an older one leaves memory)
 /// - `activity` (send host): `instance`, `step`, `gen`, `activity`, `args`, `key`, `options`,
 ///   `reply`, `attempt`
 ///
@@ -99,6 +104,9 @@ public:
   std::string dedupe(std::string_view key) const { return cat("dedupe:", key); }
   std::string adapter_lease(std::string_view name) const { return cat("adapter-lease:", name); }
   std::string suspended() const { return prefix_ + "suspended"; }
+  std::string parked(std::string_view id) const { return cat("parked:", id); }
+  std::string audit(std::string_view id) const { return cat("audit:", id); }
+  std::string node_commands(std::string_view name) const { return cat("node-cmd:", name); }
 
 private:
   std::string cat(std::string_view kind, std::string_view id) const {

@@ -603,6 +603,22 @@ void message_box::release(const std::string& host, std::vector<std::string> mess
   });
 }
 
+void message_box::park(const std::string& host, const std::string& instance_id,
+                       std::vector<std::string> message_ids) {
+  if (message_ids.empty())
+    return;
+  std::vector<std::string> argv{"FCALL", "convoy_park", "3", keys_.queue(host),
+                                keys_.instance(instance_id), keys_.parked(instance_id), host};
+  for (auto& id : message_ids)
+    argv.push_back(std::move(id));
+  durable(std::move(argv), [host, instance_id](redis_value v) {
+    if (v.is_error())
+      spdlog::warn("MessageBox: parking messages of suspended instance {} failed ({}); they "
+                   "return after reclaim_idle",
+                   instance_id, v.str);
+  });
+}
+
 redis_connection& message_box::reader(const std::string& host, const std::string& consumer) {
   std::lock_guard<std::mutex> guard(readers_mtx_);
   auto& conn = readers_[host + "/" + consumer];
@@ -788,14 +804,19 @@ void message_box::fire_timers(int64_t now_ms, size_t limit,
 void message_box::heartbeat(const std::string& node, std::chrono::milliseconds ttl,
                             const std::vector<std::string>& hosts, size_t load,
                             const std::string& throttle,
-                            std::function<void(heartbeat_reply)> done) {
-  std::string host_list;
-  for (const auto& h : hosts)
-    host_list += (host_list.empty() ? "" : ",") + h;
+                            std::function<void(heartbeat_reply)> done,
+                            const std::vector<std::string>& stopped) {
+  auto joined = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& h : names)
+      out += (out.empty() ? "" : ",") + h;
+    return out;
+  };
   commands_->command(
-    {"FCALL", "convoy_heartbeat", "5", keys_.nodes(), keys_.node(node), keys_.tracking(),
-     keys_.relocations(node), keys_.queue("processing"), node, std::to_string(ttl.count()),
-     host_list, std::to_string(load), throttle},
+    {"FCALL", "convoy_heartbeat", "6", keys_.nodes(), keys_.node(node), keys_.tracking(),
+     keys_.relocations(node), keys_.queue("processing"), keys_.node_commands(node), node,
+     std::to_string(ttl.count()), joined(hosts), std::to_string(load), throttle,
+     joined(stopped)},
     [done = std::move(done)](redis_value v) {
       heartbeat_reply out;
       if (v.is_error()) {
@@ -807,7 +828,10 @@ void message_box::heartbeat(const std::string& node, std::chrono::milliseconds t
         out.backlog = v.elements[3].integer;
         for (size_t i = 4; i < v.elements.size(); ++i) {
           const auto& field = v.elements[i].str;
-          if (auto bar = field.rfind('|'); bar != std::string::npos)
+          if (field.rfind("!host:", 0) == 0) {
+            if (auto eq = field.find('='); eq != std::string::npos)
+              out.host_commands[field.substr(6, eq - 6)] = field.substr(eq + 1);
+          } else if (auto bar = field.rfind('|'); bar != std::string::npos)
             out.todo.push_back({field.substr(0, bar), field.substr(bar + 1)});
         }
       }
@@ -841,6 +865,13 @@ void message_box::cluster_lease(const std::string& node, std::chrono::millisecon
 void message_box::host_lease(const std::string& host, const std::string& node,
                              std::chrono::milliseconds ttl, lease_callback done) {
   take_lease(*commands_, keys_.host_lease(host), node, ttl, std::move(done));
+}
+
+std::string message_box::command_host(const std::string& node, const std::string& host,
+                                      const std::string& command,
+                                      std::chrono::milliseconds timeout) {
+  auto v = run_durable({"HSET", keys_.node_commands(node), "host:" + host, command}, timeout);
+  return v.is_error() ? v.str : std::string{};
 }
 
 std::string message_box::record_admin(const std::string& node, const std::string& address,
@@ -975,11 +1006,11 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
     n.lease_expires_ms = to_number<int64_t>(names.elements[i + 1].str);
     out.push_back(std::move(n));
     reads.push_back({"HMGET", keys_.node(out.back().name), "status", "hosts", "heartbeat", "load",
-                     "generation", "throttle", "tree", "admin"});
+                     "generation", "throttle", "tree", "admin", "stopped"});
   }
   auto records = commands_->run_all(std::move(reads), timeout);
   for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].is_error() || records[i].elements.size() != 8) {
+    if (records[i].is_error() || records[i].elements.size() != 9) {
       view.error = records[i].is_error() ? records[i].str : "unexpected node record";
       out.clear();
       return view;
@@ -993,6 +1024,7 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
     out[i].throttle = f[5].str;
     out[i].tree = f[6].str;
     out[i].admin = f[7].str;
+    out[i].stopped = f[8].str;
   }
   return view;
 }
@@ -1159,9 +1191,17 @@ message_box::message_list message_box::list_stream(const std::string& key, size_
 
 message_box::instance_list message_box::list_instances(size_t limit,
                                                        std::chrono::milliseconds timeout) {
+  return list_instances(0, limit, timeout);
+}
+
+message_box::instance_list message_box::list_instances(size_t skip, size_t limit,
+                                                       std::chrono::milliseconds timeout) {
   instance_list out;
-  auto ids = commands_->run(
-    {"ZREVRANGE", keys_.instances(), "0", std::to_string(limit == 0 ? 0 : limit - 1)}, timeout);
+  if (limit == 0)
+    return out;
+  auto ids = commands_->run({"ZREVRANGE", keys_.instances(), std::to_string(skip),
+                             std::to_string(skip + limit - 1)},
+                            timeout);
   if (ids.is_error()) {
     out.error = ids.str;
     return out;
@@ -1203,6 +1243,72 @@ instance_description message_box::describe(const std::string& instance_id,
   out.error = check_record_size(instance_id, replies[0]);
   if (out.error.empty())
     out.error = decode_journal(replies[1], instance_id, out.journal);
+  return out;
+}
+
+namespace {
+
+message_box::control_outcome control_reply(const redis_value& v) {
+  message_box::control_outcome out;
+  if (v.is_error())
+    out.error = v.str;
+  else if (v.kind == redis_value::type::integer)
+    out.detail = std::to_string(v.integer);
+  else
+    out.detail = v.str;
+  return out;
+}
+
+} // namespace
+
+message_box::control_outcome message_box::suspend(const std::string& instance_id,
+                                                  const std::string& reason, const std::string& by,
+                                                  std::chrono::milliseconds timeout) {
+  return control_reply(run_durable({"FCALL", "convoy_suspend", "2", keys_.instance(instance_id),
+                                    keys_.tracking(), keys_.prefix(), reason,
+                                    std::to_string(wall_clock_ms()), by},
+                                   timeout));
+}
+
+message_box::control_outcome message_box::resume(const std::string& instance_id,
+                                                 const std::string& reason, const std::string& by,
+                                                 std::chrono::milliseconds timeout) {
+  return control_reply(run_durable({"FCALL", "convoy_resume", "3", keys_.instance(instance_id),
+                                    keys_.parked(instance_id), keys_.tracking(), keys_.prefix(),
+                                    reason, std::to_string(wall_clock_ms()), by},
+                                   timeout));
+}
+
+message_box::control_outcome message_box::terminate(const std::string& instance_id,
+                                                    const std::string& reason,
+                                                    const std::string& by,
+                                                    std::chrono::milliseconds timeout) {
+  return control_reply(run_durable({"FCALL", "convoy_terminate", "5", keys_.instance(instance_id),
+                                    keys_.parked(instance_id), keys_.timers(), keys_.tracking(),
+                                    keys_.zombies(), keys_.prefix(), reason,
+                                    std::to_string(wall_clock_ms()), by},
+                                   timeout));
+}
+
+message_box::control_outcome message_box::purge(const std::string& instance_id,
+                                                const std::vector<std::string>& statuses,
+                                                int64_t updated_before_ms,
+                                                std::chrono::milliseconds timeout) {
+  std::string list;
+  for (const auto& s : statuses)
+    list += (list.empty() ? "" : ",") + s;
+  return control_reply(run_durable({"FCALL", "convoy_purge", "3", keys_.instance(instance_id),
+                                    keys_.journal(instance_id), keys_.instances(), keys_.prefix(),
+                                    instance_id, list, std::to_string(updated_before_ms)},
+                                   timeout));
+}
+
+std::vector<std::string> message_box::audit_trail(const std::string& instance_id,
+                                                  std::chrono::milliseconds timeout) {
+  std::vector<std::string> out;
+  auto v = commands_->run({"LRANGE", keys_.audit(instance_id), "0", "-1"}, timeout);
+  for (const auto& e : v.elements)
+    out.push_back(e.str);
   return out;
 }
 

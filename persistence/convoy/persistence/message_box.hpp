@@ -133,6 +133,8 @@ public:
   void write(checkpoint cp, std::function<void(store_status, std::string)> done) override;
   void ack(const std::string& host, std::vector<std::string> message_ids) override;
   void release(const std::string& host, std::vector<std::string> message_ids) override;
+  void park(const std::string& host, const std::string& instance_id,
+            std::vector<std::string> message_ids) override;
 
   // -- host queues (asynchronous) ----------------------------------------------------------------
 
@@ -225,13 +227,23 @@ public:
     int64_t backlog = 0;
     /// The take-overs the cluster supervisor assigned to this node.
     std::vector<assignment> todo;
+    /// What operators asked of this node's hosts (`convoy host start|stop`): host -> "start"
+    /// or "stop", the desired state.
+    std::map<std::string, std::string> host_commands;
     std::string error;
   };
-  /// Renews `node`'s lease for `ttl`, recording the hosts it runs, its load and its throttle
-  /// state (JSON text), in one round trip.
+  /// Renews `node`'s lease for `ttl`, recording the hosts it runs, its load, its throttle
+  /// state (JSON text) and the hosts an operator stopped, in one round trip.
   void heartbeat(const std::string& node, std::chrono::milliseconds ttl,
                  const std::vector<std::string>& hosts, size_t load, const std::string& throttle,
-                 std::function<void(heartbeat_reply)> done);
+                 std::function<void(heartbeat_reply)> done,
+                 const std::vector<std::string>& stopped = {});
+
+  /// Asks `node` to start or stop (`command`) its instance of `host` with its next
+  /// heartbeat. Blocking; returns an error or "".
+  std::string command_host(const std::string& node, const std::string& host,
+                           const std::string& command,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   using lease_callback =
     std::function<void(bool held, int64_t epoch, std::string holder, std::string error)>;
@@ -290,6 +302,7 @@ public:
     std::string throttle; ///< JSON object: host -> {cause, since_ms}, for throttled hosts
     std::string tree;     ///< JSON: the node's supervision tree as it last published it
     std::string admin;    ///< host:port of its admin endpoint ("" = none)
+    std::string stopped;  ///< hosts an operator stopped on it (comma separated)
     int64_t lease_expires_ms = 0, heartbeat_ms = 0, load = 0, generation = 0;
   };
   /// The membership as the MessageBox holds it.
@@ -389,6 +402,42 @@ public:
   /// The newest `limit` instances, newest first.
   instance_list list_instances(size_t limit,
                                std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  /// `limit` instances from the `skip`-th newest on, newest first: a page of a full scan.
+  instance_list list_instances(size_t skip, size_t limit,
+                               std::chrono::milliseconds timeout);
+
+  // -- operator control (blocking; see lua/convoy.lua) -------------------------------------------
+
+  /// What an operator verb did: `error` starts with its CONVOY_* code when refused
+  /// (CONVOY_NO_INSTANCE, CONVOY_FINAL, CONVOY_NOT_RESUMABLE, CONVOY_NOT_SUSPENDED).
+  struct control_outcome {
+    std::string error;
+    /// suspend: "OK" or "ALREADY"; resume: the number of parked messages delivered.
+    std::string detail;
+  };
+  /// Suspends an unfinished instance resumably (status suspended-resumable), fencing its
+  /// owner; what arrives for it is parked until `resume`. `by` names the operator.
+  control_outcome suspend(const std::string& instance_id, const std::string& reason,
+                          const std::string& by,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  /// Resumes an instance `suspend` suspended: some node rehydrates it from its last
+  /// persistence point and gets its parked messages. Refuses a not-resumable suspension.
+  control_outcome resume(const std::string& instance_id, const std::string& reason,
+                         const std::string& by,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  /// Ends an unfinished (or not-resumably suspended) instance as terminated with `reason`.
+  control_outcome terminate(const std::string& instance_id, const std::string& reason,
+                            const std::string& by,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  /// Deletes a finished instance whose status is among `statuses` and that was last updated
+  /// before `updated_before_ms`. Returns whether it was deleted, or an error.
+  control_outcome purge(const std::string& instance_id, const std::vector<std::string>& statuses,
+                        int64_t updated_before_ms,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  /// The operator actions recorded for an instance (JSON objects: at, action, reason, by),
+  /// oldest first.
+  std::vector<std::string> audit_trail(const std::string& instance_id,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   instance_description describe(const std::string& instance_id,
                                 std::chrono::milliseconds timeout = std::chrono::seconds(3));

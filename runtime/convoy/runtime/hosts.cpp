@@ -200,12 +200,20 @@ void route(caf::stateful_actor<processing_state>* self, queue_entry& e) {
     m.payload = e.field("payload").empty() ? std::string("null") : e.field("payload");
     if (!json::accept(m.payload))
       return drop("carries a payload that is not valid JSON");
+  } else if (kind == "evict") {
+    m.what = instance_message::kind::evict;
+    m.payload = e.field("payload");
   } else {
     return drop("is of an unknown kind");
   }
   if (!persistence::valid_name(id))
     return drop("names no valid instance");
   auto i = st.instances.find(id);
+  if (i == st.instances.end() && m.what == instance_message::kind::evict) {
+    // An operator suspended or terminated an instance this node does not hold: nothing to do.
+    st.reader.svc->box->ack(st.reader.host, {e.id});
+    return;
+  }
   if (i == st.instances.end()) {
     auto a = spawn_instance(self->system(), st.instance_svc, id, caf::actor_cast<caf::actor>(self));
     self->monitor(a);

@@ -29,6 +29,7 @@ using host_lease_atom = caf::atom_constant<caf::atom("hostlease")>;
 using assigned_atom = caf::atom_constant<caf::atom("assigned")>;
 using relocate_atom = caf::atom_constant<caf::atom("relocate")>;
 using links_atom = caf::atom_constant<caf::atom("links")>;
+using host_command_atom = caf::atom_constant<caf::atom("hostcmd")>;
 
 /// Where a node's membership actor is found (the relocator looks it up).
 constexpr caf::atom_value membership_name = caf::atom("membership");
@@ -59,6 +60,8 @@ struct membership_state {
   /// Cluster link (supervisor only): the peers connected over TLS, and those being connected.
   std::map<std::string, caf::actor> peers;
   std::set<std::string> connecting;
+  /// Hosts an operator stopped (`convoy host stop`), until started again.
+  std::set<std::string> stopped;
   static inline const char* name = "convoy.membership";
 };
 
@@ -86,9 +89,12 @@ void tick(membership_actor* self) {
                    for (auto& a : reply.todo)
                      caf::anon_send(hdl, assigned_atom::value, std::move(a.dead),
                                     std::move(a.host));
+                   for (auto& [host, command] : reply.host_commands)
+                     caf::anon_send(hdl, host_command_atom::value, host, command);
                    caf::anon_send(hdl, beat_atom::value, reply.code, reply.backlog,
                                   std::move(reply.error));
-                 });
+                 },
+                 std::vector<std::string>(st.stopped.begin(), st.stopped.end()));
   box->cluster_lease(cfg.name, cfg.lease_ttl,
                      [hdl](bool held, int64_t epoch, std::string holder, std::string error) {
                        caf::anon_send(hdl, lease_atom::value, held, epoch, std::move(holder),
@@ -260,6 +266,42 @@ void stop_clustered(membership_actor* self, const std::string& host, const std::
           });
 }
 
+/// Carries out an operator's `convoy host start|stop` for this node: stops the host's
+/// supervisor (it shows as stopped in the tree and in `convoy host list`, and takes no work)
+/// or starts it again. The command is the desired state, so applying it is idempotent.
+/// Single-active hosts follow their lease instead.
+void apply_host_command(membership_actor* self, const std::string& host,
+                        const std::string& command) {
+  auto& st = self->state;
+  const auto& cfg = *st.svc->config;
+  auto listed = [&host](const std::vector<std::string>& hosts) {
+    return std::find(hosts.begin(), hosts.end(), host) != hosts.end();
+  };
+  if (!listed(cfg.hosts) || listed(cfg.single_active))
+    return;
+  if (command == "stop" && st.stopped.insert(host).second) {
+    spdlog::warn("membership: an operator stopped host {} on node {}", host, cfg.name);
+    st.svc->directory->erase(host);
+    self->request(st.root, caf::infinite, terminate_child_atom::value, "host:" + host)
+      .then([](caf::ok_atom) {},
+            [self, host](caf::error& err) {
+              spdlog::warn("membership: stopping host {}: {}", host, self->system().render(err));
+            });
+  } else if (command == "start" && st.stopped.count(host) > 0) {
+    self->request(st.root, caf::infinite, restart_child_atom::value, "host:" + host)
+      .then(
+        [self, host](caf::actor&) {
+          self->state.stopped.erase(host);
+          spdlog::info("membership: an operator started host {} on node {} again", host,
+                       self->state.svc->config->name);
+        },
+        [self, host](caf::error& err) {
+          // Still stopping, say: the next heartbeat asks again.
+          spdlog::debug("membership: starting host {}: {}", host, self->system().render(err));
+        });
+  }
+}
+
 caf::behavior membership(membership_actor* self, std::shared_ptr<const host_services> svc,
                          caf::actor root,
                          std::function<child_spec(const std::string&)> host_spec) {
@@ -294,6 +336,9 @@ caf::behavior membership(membership_actor* self, std::shared_ptr<const host_serv
   self->send(self, tick_atom::value);
   return {
     [=](tick_atom) { tick(self); },
+    [=](host_command_atom, const std::string& host, const std::string& command) {
+      apply_host_command(self, host, command);
+    },
     [=](beat_atom, int code, int64_t backlog, const std::string& error) {
       auto& st = self->state;
       const auto& name = st.svc->config->name;
