@@ -135,7 +135,7 @@ void on_written(instance_actor* self, store_status status, const std::string& er
 /// The write callback that runs synchronously inside `instance_store::write` on this thread,
 /// if any: set while the actor is inside that call.
 struct inline_write {
-  const instance_state* owner;
+  const instance_state* owner = nullptr;
   bool done = false;
   store_status status = store_status::ok;
   std::string error;
@@ -145,7 +145,8 @@ thread_local inline_write* current_inline_write = nullptr;
 void send_write(instance_actor* self) {
   auto& st = self->state;
   auto hdl = caf::actor_cast<caf::actor>(self);
-  inline_write slot{&st};
+  inline_write slot;
+  slot.owner = &st;
   auto outer = std::exchange(current_inline_write, &slot);
   st.svc->store->write_kept(*st.in_flight, [hdl, owner = &st](store_status status,
                                                               std::string error) {
