@@ -1,8 +1,10 @@
 #include "convoy/actors/context.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 namespace convoy {
 
@@ -97,10 +99,12 @@ bool step_awaiter::await_ready() const noexcept {
 }
 
 void step_awaiter::await_suspend(std::coroutine_handle<> waiter) noexcept {
-  if (race_)
-    ctx_->park({step_, *race_}, true, waiter);
-  else
-    ctx_->park({step_}, false, waiter);
+  if (race_) {
+    const uint32_t steps[2] = {step_, *race_};
+    ctx_->park(steps, 2, true, waiter);
+  } else {
+    ctx_->park(&step_, 1, false, waiter);
+  }
 }
 
 outcome step_awaiter::take() const {
@@ -118,6 +122,45 @@ std::string channel_of(const std::string& scheduled_payload) {
 
 } // namespace
 
+// -- context: the step table ----------------------------------------------------------------------
+
+namespace {
+
+/// How far past the steps held so far a step number may lie and still grow the vector.
+constexpr uint32_t max_step_gap = 65536;
+
+} // namespace
+
+context::step_info* context::find_step(uint32_t step) noexcept {
+  return const_cast<step_info*>(std::as_const(*this).find_step(step));
+}
+
+const context::step_info* context::find_step(uint32_t step) const noexcept {
+  if (!far_steps_.empty())
+    if (auto i = far_steps_.find(step); i != far_steps_.end())
+      return &i->second;
+  if (step < steps_.size() && steps_[step].present)
+    return &steps_[step];
+  return nullptr;
+}
+
+context::step_info& context::step_at(uint32_t step) {
+  if (!far_steps_.empty())
+    if (auto i = far_steps_.find(step); i != far_steps_.end())
+      return i->second;
+  if (step >= steps_.size()) {
+    if (step - steps_.size() >= max_step_gap) {
+      auto& st = far_steps_[step];
+      st.present = true;
+      return st;
+    }
+    steps_.resize(static_cast<size_t>(step) + 1);
+  }
+  auto& st = steps_[step];
+  st.present = true;
+  return st;
+}
+
 context::context(std::string instance_id, const std::vector<journal_entry>& history,
                  uint32_t generation)
   : instance_id_(std::move(instance_id)), generation_(generation) {
@@ -133,15 +176,15 @@ context::context(std::string instance_id, const std::vector<journal_entry>& hist
       auto body = j.contains("body") ? j["body"].dump() : std::string("null");
       if (j.value("requeue", false)) {
         mailbox_[channel].push_front(body);
-        if (auto i = steps_.find(j.value("step", uint32_t{0})); i != steps_.end())
-          i->second.requeued = true;
+        if (auto st = find_step(j.value("step", uint32_t{0})))
+          st->requeued = true;
       } else {
         mailbox_[channel].push_back(body);
       }
       continue;
     }
     last_recorded_step_ = std::max(last_recorded_step_, entry.step);
-    auto& st = steps_[entry.step];
+    auto& st = step_at(entry.step);
     switch (entry.event) {
       case entry_event::scheduled:
         st.op = entry.op;
@@ -183,8 +226,8 @@ context::context(std::string instance_id, const std::vector<journal_entry>& hist
 }
 
 bool context::check_recorded(uint32_t step, op_kind op, std::string_view target, uint64_t hash) {
-  if (auto i = steps_.find(step); i != steps_.end()) {
-    const auto& recorded = i->second;
+  if (const auto* found = find_step(step)) {
+    const auto& recorded = *found;
     if (!recorded.scheduled) {
       nondeterminism_ = "step " + std::to_string(step)
                         + ": journal holds an outcome but no scheduled operation";
@@ -211,40 +254,59 @@ context::scheduled_step context::schedule(op_kind op, std::string_view target, u
   auto step = next_step_++;
   if (nondeterminism_ || check_recorded(step, op, target, hash))
     return {step, false};
-  auto& st = steps_[step];
+  auto& st = step_at(step);
   st.op = op;
   st.hash = hash;
   st.scheduled = true;
-  st.payload = scheduled_payload;
-  output_.entries.push_back(
-    journal_entry{step, entry_event::scheduled, op, hash, std::move(scheduled_payload)});
+  // The payload is kept only for journal steps (check_recorded reports it); a live step is
+  // never checked again.
+  push_entry(journal_entry{step, entry_event::scheduled, op, hash, std::move(scheduled_payload)});
   return {step, true};
 }
 
 std::string context::key_for(uint32_t step) const {
-  if (generation_ == 0)
-    return instance_id_ + "/" + std::to_string(step);
-  return instance_id_ + "~" + std::to_string(generation_) + "/" + std::to_string(step);
+  char gen[16];
+  char num[16];
+  auto gen_end = generation_ == 0 ? gen : std::to_chars(gen, gen + sizeof gen, generation_).ptr;
+  auto num_end = std::to_chars(num, num + sizeof num, step).ptr;
+  std::string out;
+  out.reserve(instance_id_.size() + (gen_end - gen) + (num_end - num) + 2);
+  out += instance_id_;
+  if (generation_ != 0) {
+    out += '~';
+    out.append(gen, gen_end);
+  }
+  out += '/';
+  out.append(num, num_end);
+  return out;
 }
 
 std::pair<uint32_t, std::optional<uint32_t>>
 context::schedule_call(const std::string& activity, std::string args, const call_options& options) {
   // Options take part in the hash: a changed retry policy is a changed operation.
+  static const retry_policy defaults{};
   std::string opts;
-  if (options.retry.max_attempts != retry_policy{}.max_attempts
-      || options.retry.initial_backoff != retry_policy{}.initial_backoff
-      || options.retry.max_backoff != retry_policy{}.max_backoff
-      || options.retry.multiplier != retry_policy{}.multiplier
+  if (options.retry.max_attempts != defaults.max_attempts
+      || options.retry.initial_backoff != defaults.initial_backoff
+      || options.retry.max_backoff != defaults.max_backoff
+      || options.retry.multiplier != defaults.multiplier
       || !options.retry.non_retryable.empty() || options.attempt_timeout.count() != 0) {
     auto j = json{{"retry", options.retry.to_json()}};
     if (options.attempt_timeout.count() != 0)
       j["attempt_timeout_ms"] = options.attempt_timeout.count();
     opts = j.dump();
   }
-  auto hash = operation_hash(op_kind::call, activity, args + opts);
+  auto hash = opts.empty() ? operation_hash(op_kind::call, activity, args)
+                           : operation_hash(op_kind::call, activity, args + opts);
   // The scheduled entry names the activity too, so a journal reads on its own.
-  auto [step, live] = schedule(op_kind::call, activity, hash,
-                               "{\"activity\":" + json(activity).dump() + ",\"args\":" + args + "}");
+  std::string payload;
+  payload.reserve(activity.size() + args.size() + 24);
+  payload += "{\"activity\":";
+  detail::append_json_string(payload, activity);
+  payload += ",\"args\":";
+  payload += args;
+  payload += '}';
+  auto [step, live] = schedule(op_kind::call, activity, hash, std::move(payload));
   if (live)
     output_.activities.push_back(
       activity_command{step, activity, std::move(args), key_for(step), std::move(opts)});
@@ -281,7 +343,7 @@ context::scheduled_step context::schedule_wait(op_kind op, const std::string& ch
   auto [step, live] = schedule(op, channel, hash, std::move(scheduled_payload));
   if (nondeterminism_)
     return {step, false};
-  auto& st = steps_[step];
+  auto& st = step_at(step);
   st.channel = channel;
   if (st.result)
     return {step, live}; // replayed with its message
@@ -291,7 +353,7 @@ context::scheduled_step context::schedule_wait(op_kind op, const std::string& ch
       // A message that arrived earlier (a convoy's next message): take it now.
       auto body = std::move(box.front());
       box.pop_front();
-      output_.entries.push_back(journal_entry{step, entry_event::consumed, op, hash, body});
+      push_entry(journal_entry{step, entry_event::consumed, op, hash, body});
       st.result = outcome::success(std::move(body));
       st.order = ++completions_;
       return {step, live};
@@ -322,7 +384,7 @@ uint32_t context::schedule_child(const std::string& type, std::string input, boo
   auto [step, live] = schedule(op_kind::child, type, hash, std::move(payload));
   if (live)
     output_.children.push_back(child_command{step, child_id(step), type, std::move(input), awaited});
-  if (!awaited && !nondeterminism_ && !steps_[step].result) {
+  if (!awaited && !nondeterminism_ && !step_at(step).result) {
     // A detached child completes its step at once: nothing waits for it.
     complete(step, outcome::success(json(child_id(step)).dump()), live);
   }
@@ -336,20 +398,20 @@ std::string context::record(op_kind op, std::string_view target,
   if (nondeterminism_)
     return live_value();
   if (check_recorded(step, op, target, hash)) {
-    if (!nondeterminism_ && steps_[step].result)
-      return steps_[step].result->payload;
+    if (!nondeterminism_ && step_at(step).result)
+      return step_at(step).result->payload;
     if (!nondeterminism_)
       nondeterminism_ = "step " + std::to_string(step) + ": journal holds no recorded value";
     return live_value();
   }
   auto value = live_value();
-  auto& st = steps_[step];
+  auto& st = step_at(step);
   st.op = op;
   st.hash = hash;
   st.scheduled = true;
   st.result = outcome::success(value);
   st.order = ++completions_;
-  output_.entries.push_back(journal_entry{step, entry_event::recorded, op, hash, value});
+  push_entry(journal_entry{step, entry_event::recorded, op, hash, value});
   return value;
 }
 
@@ -387,38 +449,68 @@ void context::set_query_state(json state) {
 bool context::has_outcome(uint32_t step) const noexcept {
   if (nondeterminism_)
     return false;
-  auto i = steps_.find(step);
-  return i != steps_.end() && i->second.result.has_value();
+  const auto* st = find_step(step);
+  return st != nullptr && st->result.has_value();
 }
 
 uint64_t context::completion_order(uint32_t step) const noexcept {
-  auto i = steps_.find(step);
-  return i == steps_.end() ? 0 : i->second.order;
+  const auto* st = find_step(step);
+  return st == nullptr ? 0 : st->order;
 }
 
 void context::park(std::vector<uint32_t> steps, bool any, std::coroutine_handle<> waiter) noexcept {
+  park(steps.data(), steps.size(), any, waiter);
+}
+
+void context::park(const uint32_t* steps, size_t n, bool any,
+                   std::coroutine_handle<> waiter) noexcept {
   // After a non-determinism error the coroutine is parked nowhere: it is never resumed and
   // its owner destroys it.
-  if (!nondeterminism_)
-    parked_ = parked{std::move(steps), any, waiter};
+  if (nondeterminism_)
+    return;
+  parked_.active = true;
+  parked_.steps.assign(steps, steps + n);
+  parked_.any = any;
+  parked_.handle = waiter;
+}
+
+bool context::parked_satisfied() const noexcept {
+  const auto& p = parked_;
+  return p.any ? std::any_of(p.steps.begin(), p.steps.end(),
+                             [this](uint32_t s) { return has_outcome(s); })
+               : std::all_of(p.steps.begin(), p.steps.end(),
+                             [this](uint32_t s) { return has_outcome(s); });
 }
 
 outcome context::take(uint32_t step) {
-  auto i = steps_.find(step);
-  if (i == steps_.end() || !i->second.result)
-    return outcome::failure("internal error: step " + std::to_string(step) + " has no outcome");
-  if (i->second.result->what == outcome::kind::cancelled)
+  return peek(step);
+}
+
+const outcome& context::peek(uint32_t step) {
+  auto* st = find_step(step);
+  if (st == nullptr || !st->result) {
+    // Kept for the caller to read: the last one asked for.
+    missing_ = outcome::failure("internal error: step " + std::to_string(step) + " has no outcome");
+    return missing_;
+  }
+  if (st->result->what == outcome::kind::cancelled)
     throw cancelled_error(step);
-  return *i->second.result;
+  return *st->result;
+}
+
+void context::push_entry(journal_entry entry) {
+  if (output_.entries.empty())
+    output_.entries.reserve(4); // typically an outcome, then the next step's scheduled entry
+  output_.entries.push_back(std::move(entry));
 }
 
 void context::complete(uint32_t step, outcome result, bool journal) {
-  auto& st = steps_[step];
+  auto& st = step_at(step);
   if (journal) {
     auto event = result.what == outcome::kind::ok       ? entry_event::completed
                  : result.what == outcome::kind::failed ? entry_event::failed
                                                         : entry_event::cancelled;
-    output_.entries.push_back(journal_entry{step, event, st.op, st.hash, result.payload});
+    push_entry(journal_entry{step, event, st.op, st.hash, result.payload});
   }
   st.result = std::move(result);
   st.order = ++completions_;
@@ -426,27 +518,20 @@ void context::complete(uint32_t step, outcome result, bool journal) {
 
 context::delivery context::deliver(uint32_t step, outcome result) {
   delivery out;
-  auto i = steps_.find(step);
-  if (nondeterminism_ || i == steps_.end() || !i->second.scheduled || i->second.result)
+  auto* st = find_step(step);
+  if (nondeterminism_ || st == nullptr || !st->scheduled || st->result)
     return out;
-  if (i->second.abandoned && result.what != outcome::kind::cancelled)
+  if (st->abandoned && result.what != outcome::kind::cancelled)
     return out; // a when_any loser answering late: nobody wants it, nothing to journal
-  if (!i->second.channel.empty()) {
-    auto& waiters = channel_waiters_[i->second.channel];
+  if (!st->channel.empty()) {
+    auto& waiters = channel_waiters_[st->channel];
     waiters.erase(std::remove(waiters.begin(), waiters.end(), step), waiters.end());
   }
   complete(step, std::move(result), true);
   out.accepted = true;
-  if (parked_) {
-    const auto& p = *parked_;
-    bool satisfied = p.any ? std::any_of(p.steps.begin(), p.steps.end(),
-                                         [this](uint32_t s) { return has_outcome(s); })
-                           : std::all_of(p.steps.begin(), p.steps.end(),
-                                         [this](uint32_t s) { return has_outcome(s); });
-    if (satisfied) {
-      out.resume = p.handle;
-      parked_.reset();
-    }
+  if (parked_.active && parked_satisfied()) {
+    out.resume = parked_.handle;
+    parked_.active = false;
   }
   return out;
 }
@@ -455,8 +540,8 @@ context::delivery context::deliver_message(const std::string& channel, std::stri
   auto& waiters = channel_waiters_[channel];
   while (!waiters.empty()) {
     auto step = waiters.front();
-    auto i = steps_.find(step);
-    if (i == steps_.end() || i->second.result || i->second.abandoned) {
+    const auto* st = find_step(step);
+    if (st == nullptr || st->result || st->abandoned) {
       waiters.pop_front();
       continue;
     }
@@ -467,7 +552,7 @@ context::delivery context::deliver_message(const std::string& channel, std::stri
   if (body.is_discarded())
     body = payload;
   auto op = channel.rfind("signal:", 0) == 0 ? op_kind::signal : op_kind::receive;
-  output_.entries.push_back(
+  push_entry(
     journal_entry{0, entry_event::arrived, op, 0, json{{"channel", channel}, {"body", body}}.dump()});
   mailbox_[channel].push_back(std::move(payload));
   return delivery{true, {}};
@@ -475,12 +560,12 @@ context::delivery context::deliver_message(const std::string& channel, std::stri
 
 context::delivery context::cancel() {
   delivery out;
-  if (!parked_)
+  if (!parked_.active)
     return out;
-  auto steps = parked_->steps;
+  auto steps = parked_.steps;
   for (auto s : steps)
     if (!has_outcome(s)) {
-      if (steps_[s].op == op_kind::sleep)
+      if (const auto* st = find_step(s); st != nullptr && st->op == op_kind::sleep)
         output_.cancelled_timers.push_back(timer_command{s, 0}); // no stray timer fires later
       auto d = deliver(s, outcome{outcome::kind::cancelled, "cancelled by request"});
       out.accepted = out.accepted || d.accepted;
@@ -491,10 +576,10 @@ context::delivery context::cancel() {
 }
 
 void context::abandon(uint32_t step) {
-  auto i = steps_.find(step);
-  if (i == steps_.end() || i->second.abandoned)
+  auto* found = find_step(step);
+  if (found == nullptr || found->abandoned)
     return;
-  auto& st = i->second;
+  auto& st = *found;
   st.abandoned = true;
   if (st.op == op_kind::sleep && !st.result) {
     // Replayed or live, the timer may still be in the MessageBox: cancelling twice is harmless.
@@ -507,7 +592,7 @@ void context::abandon(uint32_t step) {
       // The loser had taken a message: give it back so the next receive gets it.
       st.requeued = true;
       json body = json::parse(st.result->payload, nullptr, false);
-      output_.entries.push_back(journal_entry{
+      push_entry(journal_entry{
         0, entry_event::arrived, st.op, 0,
         json{{"channel", st.channel}, {"body", body}, {"requeue", true}, {"step", step}}.dump()});
       mailbox_[st.channel].push_front(st.result->payload);
@@ -528,8 +613,8 @@ void context::check_finished() {
 
 std::vector<uint32_t> context::waiting_steps() const {
   std::vector<uint32_t> out;
-  if (parked_)
-    for (auto s : parked_->steps)
+  if (parked_.active)
+    for (auto s : parked_.steps)
       if (!has_outcome(s))
         out.push_back(s);
   return out;

@@ -2,6 +2,7 @@
 
 #include "convoy/actors/journal.hpp"
 #include "convoy/actors/json.hpp"
+#include "convoy/actors/json_text.hpp"
 
 #include <chrono>
 #include <coroutine>
@@ -233,7 +234,7 @@ public:
   template <class R = json, class Args = json>
   call_awaiter<R> call(std::string activity, const Args& args = Args{},
                        const call_options& options = call_options{}) {
-    auto [step, deadline] = schedule_call(activity, json(args).dump(), options);
+    auto [step, deadline] = schedule_call(activity, detail::to_json_text(args), options);
     return call_awaiter<R>(*this, step, std::move(activity), deadline);
   }
 
@@ -269,13 +270,13 @@ public:
   /// Starts a child orchestration and awaits its result (failures raise activity_error).
   template <class R = json, class In = json>
   call_awaiter<R> child(std::string type, const In& input) {
-    auto step = schedule_child(type, json(input).dump(), true);
+    auto step = schedule_child(type, detail::to_json_text(input), true);
     return call_awaiter<R>(*this, step, "child " + type);
   }
   /// Starts a child orchestration without waiting for it (fire and forget); returns its id.
   template <class In = json>
   std::string start_child(std::string type, const In& input) {
-    auto step = schedule_child(type, json(input).dump(), false);
+    auto step = schedule_child(type, detail::to_json_text(input), false);
     return child_id(step);
   }
 
@@ -313,11 +314,15 @@ public:
   uint64_t completion_order(uint32_t step) const noexcept;
   /// Parks the coroutine until all (or any) of `steps` have an outcome.
   void park(std::vector<uint32_t> steps, bool any, std::coroutine_handle<> waiter) noexcept;
+  /// The same for the `n` steps at `steps` (no vector to build per await).
+  void park(const uint32_t* steps, size_t n, bool any, std::coroutine_handle<> waiter) noexcept;
   /// Gives up on an operation whose outcome is no longer wanted (a `when_any` loser):
   /// timers are cancelled, channel waits stop taking messages.
   void abandon(uint32_t step);
   /// The outcome of a step. Throws cancelled_error when it was cancelled.
   outcome take(uint32_t step);
+  /// As `take`, without copying the outcome: valid until the next operation is scheduled.
+  const outcome& peek(uint32_t step);
 
   // -- engine API (the hosting actor) ----------------------------------------------------
 
@@ -399,23 +404,35 @@ private:
   uint32_t schedule_child(const std::string& type, std::string input, bool awaited);
   std::string record(op_kind op, std::string_view target, const std::function<std::string()>& live);
   void complete(uint32_t step, outcome result, bool journal);
+  /// Appends to the next persistence point's journal entries.
+  void push_entry(journal_entry entry);
   std::string key_for(uint32_t step) const;
 
   struct step_info {
+    bool present = false;  ///< the journal or the code has this step
     op_kind op = op_kind::call;
-    uint64_t hash = 0;
     bool scheduled = false;
-    std::string payload;  ///< the scheduled entry's payload
+    bool abandoned = false;
+    bool requeued = false; ///< its message went back to the mailbox (journaled)
+    uint64_t hash = 0;
+    std::string payload;  ///< the recorded scheduled entry's payload (journal steps only)
     std::string channel;  ///< receive / signal: the channel it waits on
     std::optional<outcome> result;
     uint64_t order = 0;   ///< completion order
-    bool abandoned = false;
-    bool requeued = false; ///< its message went back to the mailbox (journaled)
   };
+  /// The step, or null when neither the journal nor the code has it.
+  step_info* find_step(uint32_t step) noexcept;
+  const step_info* find_step(uint32_t step) const noexcept;
+  /// The step, made present if it was not.
+  step_info& step_at(uint32_t step);
 
   std::string instance_id_;
   uint32_t generation_ = 0;
-  std::map<uint32_t, step_info> steps_;
+  /// Steps by number. Steps are numbered in the order they are issued, so a vector indexed
+  /// by number holds them; numbers far beyond the others (only a damaged journal has those)
+  /// go to `far_steps_` instead of growing the vector.
+  std::vector<step_info> steps_;
+  std::map<uint32_t, step_info> far_steps_;
   bool has_history_ = false;
   uint32_t last_recorded_step_ = 0;
   uint32_t next_step_ = 0;
@@ -427,14 +444,19 @@ private:
   /// Steps waiting on each channel, oldest first.
   std::map<std::string, std::deque<uint32_t>> channel_waiters_;
   struct parked {
-    std::vector<uint32_t> steps;
+    bool active = false;
+    std::vector<uint32_t> steps; ///< kept between parks: no allocation per await
     bool any = false;
     std::coroutine_handle<> handle;
   };
-  std::optional<parked> parked_;
+  parked parked_;
+  /// Whether the parked coroutine may resume now.
+  bool parked_satisfied() const noexcept;
   std::set<std::string> subscribed_;
   output output_;
   std::optional<std::string> nondeterminism_;
+  /// What `peek` returns for a step without an outcome.
+  outcome missing_;
 };
 
 // -- when_all / when_any ----------------------------------------------------------------------
@@ -460,7 +482,9 @@ public:
   group_awaiter(context& ctx, std::vector<uint32_t> steps, bool any) noexcept
     : ctx_(&ctx), steps_(std::move(steps)), any_(any) {}
   bool await_ready() const noexcept;
-  void await_suspend(std::coroutine_handle<> h) noexcept { ctx_->park(steps_, any_, h); }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    ctx_->park(steps_.data(), steps_.size(), any_, h);
+  }
 
 protected:
   /// Index of the awaiter whose outcome arrived first (journal order).
@@ -557,13 +581,13 @@ R call_awaiter<R>::await_resume() {
     }
     ctx_->abandon(*race_);
   }
-  auto result = take();
+  const auto& result = ctx_->peek(step_);
   if (!result.ok())
     throw activity_error(target_, step_, result.payload);
   if constexpr (std::is_void_v<R>)
     return;
   else
-    return json::parse(result.payload).template get<R>();
+    return detail::from_json_text<R>(result.payload);
 }
 
 template <class M, bool W>
@@ -578,10 +602,10 @@ std::conditional_t<W, std::optional<M>, M> message_awaiter<M, W>::await_resume()
     }
     ctx_->abandon(*race_);
   }
-  auto result = take();
+  const auto& result = ctx_->peek(step_);
   if (!result.ok())
     throw std::runtime_error("message step " + std::to_string(step_) + " failed: " + result.payload);
-  return json::parse(result.payload).template get<M>();
+  return detail::from_json_text<M>(result.payload);
 }
 
 } // namespace convoy

@@ -54,6 +54,12 @@ struct instance_state {
   bool leaving = false;
   std::vector<std::string> give_back;
   caf::error leave_reason;
+  /// The durability of this instance's type, looked up once per claim.
+  std::optional<durability_level> durability;
+  /// A write whose callback ran synchronously, inside `instance_store::write`: handled in
+  /// place by `send_write` rather than through the mailbox.
+  std::optional<std::pair<store_status, std::string>> written_inline;
+  bool handling_inline = false;
 
   static inline const char* name = "convoy.instance";
 
@@ -124,13 +130,50 @@ void leave(instance_actor* self, std::vector<std::string> give_back, caf::error 
   self->delayed_send(self, std::chrono::seconds(2), instance_left_atom::value);
 }
 
+void on_written(instance_actor* self, store_status status, const std::string& error);
+
+/// The write callback that runs synchronously inside `instance_store::write` on this thread,
+/// if any: set while the actor is inside that call.
+struct inline_write {
+  const instance_state* owner = nullptr;
+  bool done = false;
+  store_status status = store_status::ok;
+  std::string error;
+};
+thread_local inline_write* current_inline_write = nullptr;
+
 void send_write(instance_actor* self) {
+  auto& st = self->state;
   auto hdl = caf::actor_cast<caf::actor>(self);
-  self->state.svc->store->write(*self->state.in_flight,
-                                [hdl](store_status status, std::string error) {
-                                  caf::anon_send(hdl, written_atom::value, status,
-                                                 std::move(error));
-                                });
+  inline_write slot;
+  slot.owner = &st;
+  auto outer = std::exchange(current_inline_write, &slot);
+  st.svc->store->write_kept(*st.in_flight, [hdl, owner = &st](store_status status,
+                                                              std::string error) {
+    // A store that answers at once, on the writer's thread, is answered without a message
+    // (the mailbox hop would be the most expensive part of an in-memory step); any other
+    // callback, on whatever thread, is forwarded as a message.
+    if (auto* s = current_inline_write; s != nullptr && s->owner == owner && !s->done) {
+      s->done = true;
+      s->status = status;
+      s->error = std::move(error);
+      return;
+    }
+    caf::anon_send(hdl, written_atom::value, status, std::move(error));
+  });
+  current_inline_write = outer;
+  if (!slot.done)
+    return;
+  st.written_inline.emplace(slot.status, std::move(slot.error));
+  if (st.handling_inline)
+    return; // the loop below, further up this stack, takes it: the stack stays flat
+  st.handling_inline = true;
+  while (st.written_inline) {
+    auto [status, error] = std::move(*st.written_inline);
+    st.written_inline.reset();
+    on_written(self, status, error);
+  }
+  st.handling_inline = false;
 }
 
 void suspend_unrunnable(instance_actor* self, std::string why);
@@ -176,10 +219,13 @@ void persist(instance_actor* self, checkpoint cp) {
     return;
   }
   cp.seq = st.record.seq + 1;
-  auto configured = st.svc->durability_by_type.find(st.record.type);
-  cp.durability = configured != st.svc->durability_by_type.end()
-                    ? configured->second
-                    : st.svc->orchestrations->durability_of(st.record.type);
+  if (!st.durability) {
+    auto configured = st.svc->durability_by_type.find(st.record.type);
+    st.durability = configured != st.svc->durability_by_type.end()
+                      ? configured->second
+                      : st.svc->orchestrations->durability_of(st.record.type);
+  }
+  cp.durability = *st.durability;
   st.in_flight = std::move(cp);
   st.attempts = 0;
   send_write(self);
@@ -267,7 +313,7 @@ void resume(instance_actor* self, std::coroutine_handle<> h) {
 /// Applies one message to the instance; returns false if the instance can take no more.
 bool consume(instance_actor* self, instance_message& m) {
   auto& st = self->state;
-  st.acks.push_back(m.message_id);
+  st.acks.push_back(std::move(m.message_id));
   context::delivery d;
   switch (m.what) {
     case instance_message::kind::start:
@@ -362,6 +408,7 @@ void on_claimed(instance_actor* self, claim_result& r) {
   }
   st.attempts = 0;
   st.record = std::move(r.record);
+  st.durability.reset();
   if (is_final(st.record.status)) {
     st.svc->store->ack(st.svc->host,
                        take_backlog_ids(st, true, to_string(st.record.status)));
@@ -500,6 +547,12 @@ caf::behavior instance_behavior(instance_actor* self, std::shared_ptr<const inst
         return;
       }
       ++st.activity;
+      if (st.backlog.empty() && st.loaded && !st.in_flight && !st.finishing) {
+        // What drain would do with a backlog of one, without the queue.
+        consume(self, m);
+        checkpoint_progress(self);
+        return;
+      }
       st.backlog.push_back(std::move(m));
       drain(self);
     },

@@ -75,7 +75,9 @@ struct claim_result {
 
 /// The orchestration engine's view of the MessageBox. Implemented over Redis in
 /// `convoy::persistence`; `actors` knows nothing about Redis.
-/// Callbacks may run on any thread: implementations in actors forward them as messages.
+/// Callbacks may run on any thread: implementations in actors forward them as messages (the
+/// instance actor handles a write callback that runs synchronously, inside `write` on the
+/// writer's thread, in place).
 class instance_store {
 public:
   virtual ~instance_store() = default;
@@ -87,6 +89,14 @@ public:
 
   /// Writes a persistence point (see `checkpoint`).
   virtual void write(checkpoint cp, std::function<void(store_status, std::string)> done) = 0;
+
+  /// The same for a persistence point the caller keeps (the instance actor keeps it until it is
+  /// acknowledged, to retry it). By default a copy goes to `write`; a store that reads the
+  /// point without keeping it overrides this and saves the copy.
+  virtual void write_kept(const checkpoint& cp,
+                          std::function<void(store_status, std::string)> done) {
+    write(cp, std::move(done));
+  }
 
   /// Acknowledges queue messages that need no persistence point (duplicates, zombies).
   virtual void ack(const std::string& host, std::vector<std::string> message_ids) = 0;

@@ -490,7 +490,21 @@ void message_box::claim(const std::string& instance_id, const std::string& owner
     });
 }
 
-void message_box::write(checkpoint cp, std::function<void(store_status, std::string)> done) {
+namespace {
+
+/// Moves a field out of a checkpoint the store may consume, copies it from one it may not.
+template <class Checkpoint, class T>
+decltype(auto) take_field(T& field) {
+  if constexpr (std::is_const_v<Checkpoint>)
+    return static_cast<const T&>(field);
+  else
+    return std::move(field);
+}
+
+/// The FCALL convoy_checkpoint of a persistence point (without the trailing store id).
+template <class Checkpoint>
+std::vector<std::string> checkpoint_argv(const keys& keys_, Checkpoint& cp) {
+  using C = Checkpoint;
   std::vector<std::string> argv{"FCALL",
                                 "convoy_checkpoint",
                                 "6",
@@ -513,6 +527,9 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
                                 cp.reset ? "1" : "0",
                                 cp.new_input,
                                 cp.query_state ? *cp.query_state : std::string(1, '\0')};
+  argv.reserve(argv.size() + 8 + cp.entries.size() + 6 * cp.activities.size() + cp.acks.size()
+               + 2 * cp.timers.size() + cp.cancelled_timers.size() + 6 * cp.children.size()
+               + 2 * cp.subscriptions.size());
   argv.push_back(std::to_string(cp.entries.size()));
   for (const auto& e : cp.entries)
     argv.push_back(encode(e));
@@ -520,10 +537,10 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
   for (auto& a : cp.activities) {
     argv.push_back("send");
     argv.push_back(std::to_string(a.step));
-    argv.push_back(std::move(a.activity));
-    argv.push_back(std::move(a.args));
-    argv.push_back(std::move(a.idempotency_key));
-    argv.push_back(std::move(a.options));
+    argv.push_back(take_field<C>(a.activity));
+    argv.push_back(take_field<C>(a.args));
+    argv.push_back(take_field<C>(a.idempotency_key));
+    argv.push_back(take_field<C>(a.options));
   }
   argv.push_back(std::to_string(cp.timers.size()));
   for (const auto& t : cp.timers) {
@@ -536,23 +553,40 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
   argv.push_back(std::to_string(cp.children.size()));
   for (auto& c : cp.children) {
     argv.push_back(std::to_string(c.step));
-    argv.push_back(std::move(c.child_id));
-    argv.push_back(std::move(c.type));
-    argv.push_back(std::move(c.input));
+    argv.push_back(take_field<C>(c.child_id));
+    argv.push_back(take_field<C>(c.type));
+    argv.push_back(take_field<C>(c.input));
     argv.push_back(c.awaited ? "1" : "0");
     argv.push_back(std::to_string(c.version));
   }
   argv.push_back(std::to_string(cp.subscriptions.size()));
-  for (auto& [key, shape] : cp.subscriptions) {
+  for (const auto& [key, shape] : cp.subscriptions) {
     argv.push_back(key);
     argv.push_back(shape);
   }
   argv.push_back(std::to_string(cp.acks.size()));
   for (auto& id : cp.acks)
-    argv.push_back(std::move(id));
+    argv.push_back(take_field<C>(id));
+  return argv;
+}
+
+} // namespace
+
+void message_box::write(checkpoint cp, std::function<void(store_status, std::string)> done) {
+  send_checkpoint(checkpoint_argv(keys_, cp), cp.instance_id, cp.durability, std::move(done));
+}
+
+void message_box::write_kept(const checkpoint& cp,
+                             std::function<void(store_status, std::string)> done) {
+  send_checkpoint(checkpoint_argv(keys_, cp), cp.instance_id, cp.durability, std::move(done));
+}
+
+void message_box::send_checkpoint(std::vector<std::string> argv, const std::string& instance_id,
+                                  durability_level level,
+                                  std::function<void(store_status, std::string)> done) {
   argv.push_back(store_id_);
   auto sent = std::chrono::steady_clock::now();
-  durable(std::move(argv), [this, sent, id = cp.instance_id, done = std::move(done)](redis_value v) mutable {
+  durable(std::move(argv), [this, sent, id = instance_id, done = std::move(done)](redis_value v) mutable {
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - sent).count();
     auto& ewma = watch_->write_latency_us;
@@ -569,7 +603,7 @@ void message_box::write(checkpoint cp, std::function<void(store_status, std::str
     if (v.is_error() && v.str.rfind("CONVOY_STORE_CHANGED", 0) == 0)
       watch_->store_changes += 1;
     done(status, v.is_error() ? v.str : std::string{});
-  }, cp.durability);
+  }, level);
 }
 
 void message_box::ack(const std::string& host, std::vector<std::string> message_ids) {

@@ -131,6 +131,8 @@ public:
   void claim(const std::string& instance_id, const std::string& owner,
              std::function<void(claim_result)> done) override;
   void write(checkpoint cp, std::function<void(store_status, std::string)> done) override;
+  void write_kept(const checkpoint& cp,
+                  std::function<void(store_status, std::string)> done) override;
   void ack(const std::string& host, std::vector<std::string> message_ids) override;
   void release(const std::string& host, std::vector<std::string> message_ids) override;
   void park(const std::string& host, const std::string& instance_id,
@@ -457,6 +459,9 @@ private:
   /// Sends a write whose acknowledgement is promised to someone: with `replicated`, it joins
   /// the current group and `done` runs after the group's `WAIT` (a short count turns the
   /// reply into a NOREPLICAS error: outcome unknown). With `local`, it is sent as is.
+  /// Sends a persistence point's FCALL (the store id still to append) and answers `done`.
+  void send_checkpoint(std::vector<std::string> argv, const std::string& instance_id,
+                       durability_level level, std::function<void(store_status, std::string)> done);
   void durable(std::vector<std::string> argv, std::function<void(redis_value)> done,
                durability_level level = durability_level::node_default);
   /// Blocking `durable`, for the CLI and tests.

@@ -222,10 +222,17 @@ redis_loop::~redis_loop() {
 
 void redis_loop::post(std::function<void()> fn) {
   auto& d = *impl_;
+  bool first;
   {
     std::lock_guard<std::mutex> guard(d.mtx);
+    first = d.tasks.empty();
     d.tasks.push_back(std::move(fn));
   }
+  // Only the task that finds the queue empty wakes the loop: on_wake drains the pipe before it
+  // takes the queue, so every task behind the first is taken by that same wake-up (one write
+  // per burst instead of one per command).
+  if (!first)
+    return;
   char byte = 1;
   [[maybe_unused]] auto n = ::write(d.pipe_fds[1], &byte, 1); // a full pipe already wakes it
 }
