@@ -4,7 +4,7 @@
 -- Every write that changes an instance is fenced by its owner epoch.
 -- Errors start with a CONVOY_* code the client maps to convoy::errc.
 
-local LIBRARY_VERSION = 9
+local LIBRARY_VERSION = 10
 
 -- 'suspended' is final (not resumable: non-determinism, an unknown type); an operator's
 -- 'suspended-resumable' is not: its messages are parked until it is resumed or terminated.

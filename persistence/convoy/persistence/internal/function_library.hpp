@@ -8,6 +8,6 @@ namespace convoy::persistence::internal {
 extern const std::string_view function_library;
 
 /// The LIBRARY_VERSION the embedded source declares; a node reloads older libraries.
-inline constexpr int function_library_version = 9;
+inline constexpr int function_library_version = 10;
 
 } // namespace convoy::persistence::internal
