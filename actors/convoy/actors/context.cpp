@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <random>
 #include <utility>
 
 namespace convoy {
@@ -420,14 +421,26 @@ std::chrono::system_clock::time_point context::now() {
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(std::stoll(text)));
 }
 
+namespace {
+
+/// The source of `ctx.random()` and `ctx.uuid()`: one generator per thread, seeded once.
+/// Replay reads recorded values, so which generator made a value never matters; a generator
+/// per instance cost 2.5 KB of every instance and a random-device read at its start (B3).
+uint64_t fresh_random() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return generator();
+}
+
+} // namespace
+
 uint64_t context::random() {
-  auto text = record(op_kind::random, "random", [this] { return std::to_string(rng_()); });
+  auto text = record(op_kind::random, "random", [] { return std::to_string(fresh_random()); });
   return std::stoull(text);
 }
 
 std::string context::uuid() {
-  auto text = record(op_kind::random, "uuid", [this] {
-    auto hi = rng_(), lo = rng_();
+  auto text = record(op_kind::random, "uuid", [] {
+    auto hi = fresh_random(), lo = fresh_random();
     hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull; // version 4
     lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // variant 1
     char buf[37];

@@ -10,7 +10,6 @@
 #include <deque>
 #include <map>
 #include <optional>
-#include <random>
 #include <set>
 #include <functional>
 #include <stdexcept>
@@ -438,7 +437,6 @@ private:
   uint32_t next_step_ = 0;
   uint64_t completions_ = 0;
   int64_t now_ms_ = 0;
-  std::mt19937_64 rng_{std::random_device{}()};
   /// Messages that arrived with no step waiting, per channel, in arrival order.
   std::map<std::string, std::deque<std::string>> mailbox_;
   /// Steps waiting on each channel, oldest first.
