@@ -356,7 +356,8 @@ local function heartbeat(keys, args)
     reply[#reply + 1] = assignment
   end
   -- Operator commands ('host:<name>' = start|stop) as '!host:<name>=stop' entries.
-  local cmds = redis.call('HGETALL', keys[6])
+  -- (keys[6] is absent in calls from nodes older than library 9 during a rolling upgrade.)
+  local cmds = keys[6] and redis.call('HGETALL', keys[6]) or {}
   for k = 1, #cmds - 1, 2 do
     reply[#reply + 1] = '!' .. cmds[k] .. '=' .. cmds[k + 1]
   end
