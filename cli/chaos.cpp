@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>

@@ -20,7 +20,8 @@ int step_count(const json& in) {
 
 } // namespace
 
-/// `steps` calls of the sink, in order. Each call names its instance and step in the body;
+/// `steps` calls of the sink, in order, with a durable sleep of `pause_ms` between two (so
+/// instances stay in flight long enough for faults to hit them). Each call names its instance and step in the body;
 /// the send port adds the call's idempotency key (`instance/step`) as a header. A sink answer
 /// other than 2xx is retried by the port's policy (then the request is suspended), so the
 /// instance finishes only when every step reached the sink at least once. The result is the
@@ -28,7 +29,10 @@ int step_count(const json& in) {
 orchestration<json> chaos(context& ctx, json in) {
   const int n = step_count(in);
   const auto id = ctx.instance_id();
+  const int pause_ms = in.is_object() ? std::clamp(in.value("pause_ms", 0), 0, 60'000) : 0;
   for (int i = 0; i < n; ++i) {
+    if (i > 0 && pause_ms > 0)
+      co_await ctx.sleep(std::chrono::milliseconds(pause_ms));
     // A named variable: g++ 12 cannot keep an initializer-list temporary alive across co_await.
     json args = {{"instance", id}, {"step", i}, {"op", in.value("op", json())}};
     co_await ctx.call<json>("http-send:chaos-sink", args);

@@ -32,12 +32,13 @@ void add_example(json& list, const std::string& what, size_t limit = 10) {
     list.push_back(what);
 }
 
-/// C4's journal evidence: a chaos instance's journal is, for each step in order, one
-/// `scheduled` entry and one outcome. An entry written twice means two writers were both
-/// accepted (a stale owner's write got through): a fork.
+/// C4's journal evidence: in a chaos instance's journal every operation (a sink call, a
+/// sleep) has one `scheduled` entry and one outcome. An entry written twice means two writers
+/// were both accepted (a stale owner's write got through): a fork. A completed instance
+/// whose journal lacks an outcome, or holds fewer calls than its steps, lost points.
 struct journal_shape {
   int64_t duplicated = 0;  ///< (step, event) pairs present more than once
-  int64_t missing = 0;     ///< steps of a completed instance without both entries
+  int64_t missing = 0;     ///< operations of a completed instance without their entries
   int64_t undecodable = 0;
 };
 
@@ -45,6 +46,7 @@ journal_shape shape_of(const instance_track& t) {
   journal_shape s;
   std::set<std::pair<uint32_t, uint8_t>> seen;
   std::set<uint32_t> scheduled, closed;
+  int64_t calls = 0;
   for (const auto& bytes : t.journal) {
     auto decoded = decode_journal_entry(bytes);
     if (!std::holds_alternative<journal_entry>(decoded)) {
@@ -52,17 +54,22 @@ journal_shape shape_of(const instance_track& t) {
       continue;
     }
     const auto& e = std::get<journal_entry>(decoded);
-    if (!seen.emplace(e.step, static_cast<uint8_t>(e.event)).second)
+    if (!seen.emplace(e.step, static_cast<uint8_t>(e.event)).second) {
       ++s.duplicated;
-    if (e.event == entry_event::scheduled)
+      continue;
+    }
+    if (e.event == entry_event::scheduled) {
       scheduled.insert(e.step);
-    else
+      calls += e.op == op_kind::call ? 1 : 0;
+    } else {
       closed.insert(e.step);
+    }
   }
-  if (t.final_status == "completed")
-    for (int i = 0; i < t.expected_steps; ++i)
-      if (!scheduled.count(static_cast<uint32_t>(i)) || !closed.count(static_cast<uint32_t>(i)))
-        ++s.missing;
+  if (t.final_status == "completed") {
+    for (auto step : scheduled)
+      s.missing += closed.count(step) ? 0 : 1;
+    s.missing += std::max<int64_t>(0, t.expected_steps - calls);
+  }
   return s;
 }
 
@@ -252,6 +259,11 @@ json run_checkers(const run_history& h, const check_limits& limits) {
         add_example(examples, id + ": " + (t.found ? t.final_status : std::string("missing"))
                                 + " after the settle deadline");
       }
+    std::vector<int64_t> ack_times;
+    for (const auto& op : h.operations)
+      if (op.result == outcome::ok)
+        ack_times.push_back(op.complete_ms);
+    std::sort(ack_times.begin(), ack_times.end());
     std::vector<double> fault_recovery, instance_recovery;
     std::map<std::string, std::vector<double>> by_type;
     json faults = json::array();
@@ -274,12 +286,25 @@ json run_checkers(const run_history& h, const check_limits& limits) {
         if (op.result == outcome::ok && op.invoke_ms >= f.at_ms
             && (first_ack < 0 || op.complete_ms < first_ack))
           first_ack = op.complete_ms;
+      // The write-unavailable window: the longest time without an acknowledgement that
+      // overlaps the fault (from injection to 5 s after it healed).
+      const int64_t window_end = (f.healed_ms >= 0 ? f.healed_ms : f.at_ms) + 5000;
+      int64_t gap = 0, prev = f.at_ms;
+      for (auto t : ack_times) {
+        if (t < f.at_ms)
+          continue;
+        gap = std::max(gap, t - prev);
+        prev = t;
+        if (t > window_end)
+          break;
+      }
       json one{{"type", f.type},
                {"at_s", static_cast<double>(f.at_ms) / 1000.0},
                {"held_s", f.healed_ms >= 0 ? static_cast<double>(f.healed_ms - f.at_ms) / 1000.0
                                           : -1.0},
                {"affected_instances", f.affected.size()},
                {"first_acknowledged_after_ms", first_ack >= 0 ? first_ack - f.at_ms : -1},
+               {"longest_time_without_acknowledgement_ms", gap},
                {"recovery_ms", percentiles(per_instance)}};
       if (f.target >= 0)
         one["node"] = f.target + 1;

@@ -374,9 +374,9 @@ void run::inject(fault_event& f) {
     // is still healing from the previous one.
     if (!cluster_->wait_redis_settled(30s))
       f.note = "the group was not whole within 30 s before this fault";
-    f.at_ms = rel_ms();
     f.affected = in_flight(-1);
     f.redis_port = cluster_->master_port();
+    f.at_ms = rel_ms();
     if (f.type == "F3")
       cluster_->kill9_redis(f.redis_port);
     else

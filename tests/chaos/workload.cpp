@@ -164,7 +164,8 @@ void client::work(int worker) {
 void client::submit(int64_t op, std::mt19937_64& rng) {
   const int steps = std::uniform_int_distribution<int>(5, 50)(rng);
   const auto key = "chaos-" + std::to_string(seed_) + "-" + std::to_string(op);
-  const auto body = json{{"steps", steps}, {"op", op}}.dump();
+  const int pause_ms = std::uniform_int_distribution<int>(100, 400)(rng);
+  const auto body = json{{"steps", steps}, {"pause_ms", pause_ms}, {"op", op}}.dump();
   const auto derived = instance_for_key(key);
   size_t node = static_cast<size_t>(op) % ports_.size();
   for (int attempt = 1; attempt <= 5 && !stop_; ++attempt, node = (node + 1) % ports_.size()) {

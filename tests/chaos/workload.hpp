@@ -75,7 +75,7 @@ struct operation {
 
 /// The workload client: worker threads submitting messages with unique ids at `rate` per
 /// second (times `boost` while an overload fault runs), each starting a `chaos`
-/// orchestration of 5-50 steps (seeded). A message that is not acknowledged is retried with
+/// orchestration of 5-50 steps with a durable sleep of 100-400 ms between two (seeded). A message that is not acknowledged is retried with
 /// the same Idempotency-Key on the next node, up to 5 attempts; every attempt is recorded.
 class client {
 public:
