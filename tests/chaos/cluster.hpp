@@ -21,7 +21,7 @@ struct cluster_options {
   int down_after_ms = 1000;
   int failover_timeout_ms = 3000;
   /// The processing queue length past which receive hosts throttle (F9 makes it engage).
-  int backlog = 400;
+  int backlog = 60;
   /// A node's resident memory past which its hosts throttle.
   int memory_mb = 512;
   /// Where the sink (tests/chaos/workload.hpp) listens: the nodes' send port calls it.

@@ -51,6 +51,9 @@ extern "C" void on_stop_signal(int sig) {
 
 // -- arguments ----------------------------------------------------------------------------------
 
+/// F9 multiplies the offered load by this: well past what the throttling thresholds let in.
+constexpr double overload_factor = 6.0;
+
 const std::vector<std::string> known_faults{"F1", "F2", "F3", "F4", "F9", "F11"};
 const std::vector<std::string> planned_faults{"F5", "F6", "F7", "F8", "F10"};
 
@@ -383,7 +386,7 @@ void run::inject(fault_event& f) {
       cluster_->stop_redis(f.redis_port);
   } else if (f.type == "F9") {
     f.affected = in_flight(-1);
-    client_->set_boost(3.0);
+    client_->set_boost(overload_factor);
   }
   std::cerr << "chaos: " << f.at_ms / 1000.0 << " s  inject " << f.type
             << (f.target >= 0 ? " node-" + std::to_string(f.target + 1) : std::string{})
@@ -416,12 +419,6 @@ void run::heal(fault_event& f) {
   f.healed_ms = rel_ms();
   {
     std::lock_guard<std::mutex> guard(mutex_);
-    for (const auto& [t, port] : h_.master_changes)
-      if (t >= f.at_ms && f.redis_port != 0 && port != f.redis_port) {
-        f.failover_ms = t - f.at_ms;
-        f.new_master = port;
-        break;
-      }
     h_.last_heal_ms = std::max(h_.last_heal_ms, f.healed_ms);
   }
   std::cerr << "chaos: " << f.healed_ms / 1000.0 << " s  heal   " << f.type << "\n";
@@ -733,6 +730,14 @@ int run::execute() {
   }
   h_.operations = client_->history();
   h_.arrivals = sink_->arrivals();
+  // Failover time of the Redis faults: injection to the first sample naming another master.
+  for (auto& f : plan)
+    for (const auto& [t, port] : h_.master_changes)
+      if (f.injected && f.redis_port != 0 && t >= f.at_ms && port != f.redis_port) {
+        f.failover_ms = t - f.at_ms;
+        f.new_master = port;
+        break;
+      }
   h_.faults = plan;
   try {
     read_final();
@@ -824,7 +829,7 @@ int run::execute() {
                     {"network", "loopback (no namespaces)"}}},
               {"workload", json{{"rate_per_s", opts_.rate},
                                 {"steps_per_instance", "5-50, seeded"},
-                                {"overload_factor_F9", 3.0}}},
+                                {"overload_factor_F9", overload_factor}}},
               {"operations", by_outcome(h_.operations)},
               {"runs", runs},
               {"faults_by_type", by_type},
