@@ -796,6 +796,16 @@ int run::execute() {
            << loud(stale, "stale writes accepted") << ", " << loud(dups, "duplicate effects")
            << ", recovery p50/p99/max " << seconds(rec["p50"]) << "/" << seconds(rec["p99"])
            << "/" << seconds(rec["max"]) << " s";
+  // The other checkers' numbers appear only when they are not 0.
+  for (const auto& [n, what] : std::vector<std::pair<int64_t, std::string>>{
+         {checks["C2"]["regressions"].get<int64_t>(), "step regressions"},
+         {checks["C3"]["effects_missing"].get<int64_t>(), "effects missing"},
+         {checks["C4"]["two_owners_one_epoch"].get<int64_t>(), "epochs with two owners"},
+         {checks["C5"]["stuck"].get<int64_t>(), "instances stuck"},
+         {checks["C6"]["mismatches"].get<int64_t>(), "replay mismatches"},
+         {checks["C7"]["violations"].get<int64_t>(), "resource caps passed"}})
+    if (n != 0)
+      headline << ", " << loud(n, what);
   if (failed.empty()) {
     headline << " - all checkers pass";
   } else {
