@@ -141,7 +141,8 @@ json run_checkers(const run_history& h, const check_limits& limits) {
       regressions += t.regressions;
       across += t.regressions_across_failover;
       if (t.regressions > 0)
-        add_example(examples, id + ": " + std::to_string(t.regressions) + " regressions");
+        add_example(examples, id + ": " + std::to_string(t.regressions) + " regressions, first "
+                                + t.first_regression);
     }
     out["C2"] = json{{"invariant", "an instance's sampled seq/steps never goes backwards on one "
                                    "master"},
@@ -235,15 +236,29 @@ json run_checkers(const run_history& h, const check_limits& limits) {
           {"stale_writes_rejected_after_wake",
            count_in_file(h.node_logs[static_cast<size_t>(f.target)], "fenced, a newer owner holds it",
                          f.log_offset)}});
-    const auto accepted = forks + undecodable;
+    for (const auto& id : h.probe_accepted)
+      add_example(examples, id + ": the probe's stale-epoch persistence point was accepted");
+    const auto accepted = forks + undecodable + static_cast<int64_t>(h.probe_accepted.size());
     out["C4"] = json{{"invariant", "no write accepted from a stale epoch; no two owners with one "
                                    "epoch"},
+                     {"note", "stale_writes_rejected counts the nodes' 'fenced' log lines: with "
+                              "competing consumers an instance's next message often goes to "
+                              "another node, whose claim fences the previous owner, so most are "
+                              "routine; accepted = journal entries written twice + probe writes "
+                              "accepted"},
                      {"stale_writes_rejected", rejected},
                      {"stale_epoch_errors_logged", stale_epoch_errors},
                      {"stale_writes_accepted", accepted},
                      {"journal_entries_written_twice", forks},
                      {"journal_entries_undecodable", undecodable},
                      {"two_owners_one_epoch", conflicts},
+                     {"fencing_probe",
+                      json{{"what", "after quiescence, a persistence point with the owner epoch "
+                                    "one below the record's, written for completed instances "
+                                    "through the MessageBox's own function"},
+                           {"attempted", h.probe_attempted},
+                           {"rejected_stale_epoch", h.probe_rejected},
+                           {"accepted", h.probe_accepted.size()}}},
                      {"zombies", zombies},
                      {"examples", examples},
                      {"pass", accepted == 0 && conflicts == 0}};

@@ -30,6 +30,7 @@ struct instance_track {
   // -- C2 / C4 evidence -------------------------------------------------------------------------
   int regressions = 0;                 ///< seq or steps went down on the same master
   int regressions_across_failover = 0; ///< went down between two masters (unacknowledged)
+  std::string first_regression;        ///< e.g. "seq 12 -> 11 on :40123", for the report
   std::map<int64_t, std::string> owner_by_epoch;
   int epoch_owner_conflicts = 0; ///< one epoch seen with two owners
   // -- the final MessageBox ----------------------------------------------------------------------
@@ -77,6 +78,11 @@ struct run_history {
   int64_t settled_ms = -1; ///< when every acknowledged instance had finished
   std::vector<std::string> node_logs; ///< paths
   int64_t rollbacks = 0;   ///< entries of the MessageBox's rollbacks stream
+  /// C4's direct probe, after quiescence: persistence points written by the tool with an owner
+  /// epoch one below the record's (a stale owner's write), which the store must refuse.
+  int64_t probe_attempted = 0;
+  int64_t probe_rejected = 0;      ///< refused with CONVOY_STALE_EPOCH
+  std::vector<std::string> probe_accepted; ///< instances whose stale write was applied
 };
 
 /// Limits the checkers hold the run to.

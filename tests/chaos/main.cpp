@@ -326,6 +326,7 @@ private:
   void heal_all();
   std::vector<std::string> in_flight(int owner_node);
   void read_final();
+  void probe_fencing();
   bool sleep_until_ms(int64_t t);
   int64_t rel_ms() const { return now_ms() - t0_; }
 
@@ -468,10 +469,16 @@ void run::sample_instances(redis_reader& r, std::uint16_t master) {
     auto seq = num(rep->element[1]), steps = num(rep->element[2]), epoch = num(rep->element[3]);
     auto owner = str(rep->element[4]);
     if (t.seq >= 0 && (seq < t.seq || steps < t.steps || epoch < t.epoch)) {
-      if (t.master == master)
-        ++t.regressions;
-      else
+      if (t.master == master) {
+        if (t.regressions++ == 0)
+          t.first_regression = "seq " + std::to_string(t.seq) + "->" + std::to_string(seq)
+                               + ", steps " + std::to_string(t.steps) + "->"
+                               + std::to_string(steps) + ", epoch " + std::to_string(t.epoch)
+                               + "->" + std::to_string(epoch) + " on :" + std::to_string(master)
+                               + " at " + std::to_string(now) + " ms";
+      } else {
         ++t.regressions_across_failover;
+      }
     }
     if (epoch > 0 && !owner.empty()) {
       auto [it, fresh] = t.owner_by_epoch.emplace(epoch, owner);
@@ -557,6 +564,57 @@ void run::sample_loop() {
       }
     }
     std::this_thread::sleep_for(250ms);
+  }
+}
+
+void run::probe_fencing() {
+  // A stale owner's persistence point, written the way a node writes one (the MessageBox's
+  // convoy_checkpoint, next seq, same status and result), with the epoch one below the
+  // record's. The store must refuse it with CONVOY_STALE_EPOCH. Completed instances only: were
+  // the write accepted it would change nothing but the record's seq and commit number.
+  auto master = cluster_->master_port();
+  redis_reader r(master);
+  if (!r.ok())
+    return;
+  r.append({"HGET", "convoy:store", "id"});
+  auto store = r.get();
+  if (!store)
+    return;
+  const auto store_id = str(store.get());
+  int probed = 0;
+  for (const auto& [id, t] : h_.instances) {
+    if (probed >= 25)
+      break;
+    if (!t.acknowledged || t.status != "completed")
+      continue;
+    r.append({"HMGET", "convoy:inst:" + id, "epoch", "seq", "steps", "result", "host",
+              "generation"});
+    auto rec = r.get();
+    if (!rec || rec->type != REDIS_REPLY_ARRAY || rec->elements != 6)
+      continue;
+    const auto epoch = num(rec->element[0]);
+    if (epoch < 1)
+      continue;
+    const auto host = str(rec->element[4]);
+    r.append({"FCALL", "convoy_checkpoint", "6", "convoy:inst:" + id, "convoy:journal:" + id,
+              "convoy:timers", "convoy:tracking", "convoy:q:" + host, "convoy:store",
+              std::to_string(epoch - 1), std::to_string(num(rec->element[1]) + 1),
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count()),
+              "completed", std::to_string(num(rec->element[2])), str(rec->element[3]), "", host,
+              "convoy:", std::to_string(std::max<int64_t>(0, num(rec->element[5]))), "0", "",
+              std::string(1, '\0'), "0", "0", "0", "0", "0", "0", "0", store_id});
+    auto answer = r.get();
+    if (!answer)
+      break;
+    ++probed;
+    ++h_.probe_attempted;
+    if (answer->type == REDIS_REPLY_ERROR
+        && std::string(answer->str, answer->len).find("CONVOY_STALE_EPOCH") != std::string::npos)
+      ++h_.probe_rejected;
+    else if (answer->type != REDIS_REPLY_ERROR)
+      h_.probe_accepted.push_back(id);
   }
 }
 
@@ -740,6 +798,7 @@ int run::execute() {
       }
   h_.faults = plan;
   try {
+    probe_fencing();
     read_final();
   } catch (const std::exception& e) {
     std::cerr << "convoy chaos: " << e.what() << "\n";
