@@ -949,6 +949,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--rss-cap-mb", o.rss_cap_mb, "C7: a node's RSS cap (default 1024)");
   run_cmd->add_option("--queue-cap", o.queue_cap, "C7: a host queue's length cap (default 20000)");
   run_cmd->add_flag("--keep", o.keep, "keep the run folder (logs, sink arrivals) even when it passes");
+  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run") {
+    std::cerr << "convoy chaos: unknown command '" << argv[1] << "' (the command is: run)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
