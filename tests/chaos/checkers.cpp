@@ -326,6 +326,7 @@ json run_checkers(const run_history& h, const check_limits& limits) {
       if (f.redis_port != 0) {
         one["redis_port"] = f.redis_port;
         one["failover_ms"] = f.failover_ms;
+        one["promoted"] = f.new_master;
       }
       if (!f.note.empty())
         one["note"] = f.note;

@@ -339,7 +339,6 @@ private:
   run_history h_;
   std::mutex mutex_; ///< guards h_ between the sampler and the fault runner
   std::atomic<bool> stop_sampler_{false};
-  std::atomic<bool> draining_{false};
   std::thread sampler_;
   int64_t t0_ = 0;
   std::vector<fault_event*> active_;
