@@ -73,6 +73,48 @@ journal_shape shape_of(const instance_track& t) {
   return s;
 }
 
+/// Owners per (instance, epoch) from the nodes' logs: every claim is logged as "instance ID
+/// (TYPE vN) started|rehydrated on node NODE with epoch E". A claim bumps the epoch atomically,
+/// so two nodes logging one epoch for one instance means one of them was granted it by a
+/// store that lost it afterwards (or a stale master): two owners that both pass the fence.
+struct epoch_owners {
+  int64_t claims = 0;
+  int64_t conflicts = 0;
+  std::vector<std::string> examples;
+};
+
+epoch_owners owners_from_logs(const std::vector<std::string>& logs) {
+  epoch_owners out;
+  std::unordered_map<std::string, std::string> owner; // "instance#epoch" -> node
+  for (const auto& file : logs) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      auto i = line.find(" instance ");
+      auto n = line.find(" on node ");
+      auto e = line.find(" with epoch ");
+      if (i == std::string::npos || n == std::string::npos || e == std::string::npos || n > e
+          || (line.find(") started", i) == std::string::npos
+              && line.find(") rehydrated", i) == std::string::npos))
+        continue;
+      auto id_end = line.find(' ', i + 10);
+      auto id = line.substr(i + 10, id_end - i - 10);
+      auto node = line.substr(n + 9, e - n - 9);
+      auto epoch_end = line.find(',', e);
+      auto epoch = line.substr(e + 12, epoch_end == std::string::npos ? std::string::npos
+                                                                     : epoch_end - e - 12);
+      ++out.claims;
+      auto [it, fresh] = owner.emplace(id + "#" + epoch, node);
+      if (!fresh && it->second != node) {
+        ++out.conflicts;
+        if (out.examples.size() < 5)
+          out.examples.push_back(id + ": epoch " + epoch + " claimed by " + it->second + " and "
+                                 + node + " (" + line.substr(0, 12) + ")");
+      }
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 json percentiles(std::vector<double> xs) {
@@ -236,6 +278,10 @@ json run_checkers(const run_history& h, const check_limits& limits) {
           {"stale_writes_rejected_after_wake",
            count_in_file(h.node_logs[static_cast<size_t>(f.target)], "fenced, a newer owner holds it",
                          f.log_offset)}});
+    const auto logged = owners_from_logs(h.node_logs);
+    conflicts += logged.conflicts;
+    for (const auto& x : logged.examples)
+      add_example(examples, x);
     for (const auto& id : h.probe_accepted)
       add_example(examples, id + ": the probe's stale-epoch persistence point was accepted");
     const auto accepted = forks + undecodable + static_cast<int64_t>(h.probe_accepted.size());
@@ -252,6 +298,8 @@ json run_checkers(const run_history& h, const check_limits& limits) {
                      {"journal_entries_written_twice", forks},
                      {"journal_entries_undecodable", undecodable},
                      {"two_owners_one_epoch", conflicts},
+                     {"claims_logged", logged.claims},
+                     {"two_owners_one_epoch_in_logs", logged.conflicts},
                      {"fencing_probe",
                       json{{"what", "after quiescence, a persistence point with the owner epoch "
                                     "one below the record's, written for completed instances "

@@ -706,6 +706,7 @@ int run::execute() {
   copts_.convoy_binary = convoy_binary();
   copts_.nodes = opts_.nodes;
   copts_.sink_port = sink_->port();
+  const auto revision = git_revision(); // the tree the run started from
   auto plan = plan_faults(opts_, copts_);
   std::cerr << "chaos: seed " << opts_.seed << ", " << plan.size() << " faults planned over "
             << opts_.duration_ms / 1000 << " s, run folder " << dir_->path().string() << "\n";
@@ -886,7 +887,7 @@ int run::execute() {
                            {"injected", f.injected}});
   json report{{"tool", "convoy chaos"},
               {"seed", opts_.seed},
-              {"git_revision", git_revision()},
+              {"git_revision", revision},
               {"command", reproduce.str()},
               {"faults_requested", opts_.faults},
               {"duration_s", static_cast<double>(opts_.duration_ms) / 1000.0},
