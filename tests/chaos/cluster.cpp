@@ -26,6 +26,9 @@ test::sentinel_group start_group(const fs::path& dir, const cluster_options& opt
   g.down_after_ms = opts.down_after_ms;
   g.failover_timeout_ms = opts.failover_timeout_ms;
   g.appendonly = true;
+  if (opts.min_replicas_to_write > 0)
+    g.extra_redis_args = {"--min-replicas-to-write", std::to_string(opts.min_replicas_to_write),
+                          "--min-replicas-max-lag", "2"};
   return test::sentinel_group::start(dir / "redis", g);
 }
 

@@ -24,6 +24,9 @@ struct cluster_options {
   int backlog = 60;
   /// A node's resident memory past which its hosts throttle.
   int memory_mb = 512;
+  /// Redis `min-replicas-to-write` on every data node (0: off, Redis' default). With 1, a
+  /// master left without a replica (a stalled old master after a promotion) refuses writes.
+  int min_replicas_to_write = 0;
   /// Where the sink (tests/chaos/workload.hpp) listens: the nodes' send port calls it.
   std::uint16_t sink_port = 0;
 };

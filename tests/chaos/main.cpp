@@ -71,6 +71,7 @@ struct run_options {
   double rss_cap_mb = 1024;
   int64_t queue_cap = 20'000;
   bool keep = false;
+  int min_replicas_to_write = 0;
 };
 
 /// `90s`, `30m`, `2h`, `1500ms`, or plain seconds; nullopt when malformed.
@@ -705,6 +706,7 @@ int run::execute() {
   sink_ = std::make_unique<sink>(dir_->path() / "sink.jsonl");
   copts_.convoy_binary = convoy_binary();
   copts_.nodes = opts_.nodes;
+  copts_.min_replicas_to_write = opts_.min_replicas_to_write;
   copts_.sink_port = sink_->port();
   const auto revision = git_revision(); // the tree the run started from
   auto plan = plan_faults(opts_, copts_);
@@ -841,6 +843,8 @@ int run::execute() {
   reproduce << "convoy chaos run --faults " << opts_.faults_text << " --duration "
             << opts_.duration_text << " --seed " << opts_.seed << " --nodes " << opts_.nodes
             << " --rate " << opts_.rate << " --settle " << opts_.settle_text;
+  if (opts_.min_replicas_to_write > 0)
+    reproduce << " --min-replicas-to-write " << opts_.min_replicas_to_write;
 
   const auto lost = checks["C1"]["lost"].get<int64_t>();
   const auto dups = checks["C3"]["duplicate_effects_after_dedupe"].get<int64_t>();
@@ -900,6 +904,7 @@ int run::execute() {
                     {"lease_ttl_ms", copts_.lease_ttl_ms},
                     {"heartbeat_ms", copts_.heartbeat_ms},
                     {"durability", "replicated (WAIT 1)"},
+                    {"min_replicas_to_write", opts_.min_replicas_to_write},
                     {"network", "loopback (no namespaces)"}}},
               {"workload", json{{"rate_per_s", opts_.rate},
                                 {"steps_per_instance", "5-50, seeded"},
@@ -953,6 +958,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--settle", o.settle_text, "T of C5: time allowed after the last heal (default 120s)");
   run_cmd->add_option("--rss-cap-mb", o.rss_cap_mb, "C7: a node's RSS cap (default 1024)");
   run_cmd->add_option("--queue-cap", o.queue_cap, "C7: a host queue's length cap (default 20000)");
+  run_cmd->add_option("--min-replicas-to-write", o.min_replicas_to_write,
+                      "Redis min-replicas-to-write on every data node (default 0: off)")
+    ->check(CLI::Range(0, 2));
   run_cmd->add_flag("--keep", o.keep, "keep the run folder (logs, sink arrivals) even when it passes");
   if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run") {
     std::cerr << "convoy chaos: unknown command '" << argv[1] << "' (the command is: run)\n";
