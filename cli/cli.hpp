@@ -149,6 +149,11 @@ std::function<std::optional<int>()> add_cert_commands(CLI::App& app);
 /// returned function works like the one `add_cert_commands` returns.
 std::function<std::optional<int>()> add_secret_commands(CLI::App& app);
 
+/// Adds `convoy chaos ...`, which runs `convoy-chaos` (built from tests/chaos, installed
+/// beside this executable) with the remaining arguments; the returned function execs it when
+/// `chaos` was chosen (and returns an exit code only if that fails), else returns nothing.
+std::function<std::optional<int>()> add_chaos_command(CLI::App& app);
+
 /// Blocks SIGINT and SIGTERM in every thread (call first in main, before any thread starts)
 /// so that the run loops can wait for them with `wait_for_stop_signal`.
 void block_stop_signals();

@@ -357,6 +357,7 @@ int main(int argc, char** argv) {
   version_opts.add_to(version_cmd, false);
   auto run_cert = add_cert_commands(app);
   auto run_secret = add_secret_commands(app);
+  auto run_chaos = add_chaos_command(app);
 
   try {
     app.parse(argc, argv);
@@ -482,6 +483,8 @@ int main(int argc, char** argv) {
   if (auto code = run_cert())
     return *code;
   if (auto code = run_secret())
+    return *code;
+  if (auto code = run_chaos())
     return *code;
   if (version_cmd->parsed())
     return with_target(version_opts, [&](const target& t) { return run_version(t); });

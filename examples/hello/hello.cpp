@@ -46,6 +46,7 @@ void register_all(registry& reg) {
   register_long_lived(reg);
   register_children(reg);
   register_file_to_http(reg);
+  register_chaos(reg);
 }
 
 } // namespace convoy::examples
