@@ -169,8 +169,10 @@ toml::array to_toml_array(const json& array) {
 
 toml::table to_toml_table(const json& object) {
   toml::table out;
-  for (const auto& [k, v] : object.items())
-    to_toml_value(v, [&](auto&& x) { out.insert(k, std::move(x)); });
+  for (const auto& item : object.items()) { // (clang 14 cannot capture structured bindings)
+    const auto& k = item.key();
+    to_toml_value(item.value(), [&](auto&& x) { out.insert(k, std::move(x)); });
+  }
   return out;
 }
 
@@ -361,8 +363,8 @@ std::vector<std::pair<std::string, std::string>> convoy_environment() {
 std::variant<node_config, std::string> load_node_config(const config_sources& sources) {
   const auto& path = sources.file;
   toml::table root;
-  if (!path.empty()) try {
-    root = toml::parse_file(path);
+  if (!path.empty() || sources.text) try {
+    root = sources.text ? toml::parse(*sources.text, path) : toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     if (where.line == 0) // not a syntax error: the file could not be read at all
