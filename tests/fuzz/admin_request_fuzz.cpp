@@ -76,9 +76,9 @@ void check(const std::vector<fuzz::response>& responses) {
     if (r.status >= 500 && r.status != 503)
       fuzz::fail("a request made the admin endpoint answer " + std::to_string(r.status) + ": "
                  + r.body);
-    if (r.content_type == "application/json" && !json::accept(r.body))
+    if (r.content_type == "application/json" && !r.ranged && !json::accept(r.body))
       fuzz::fail("a JSON answer that is not JSON: " + r.body);
-    if (r.content_type == "application/json" && r.status == 200) {
+    if (r.content_type == "application/json" && !r.ranged && r.status == 200) {
       auto body = json::parse(r.body);
       if (body.contains("instances") && body["instances"].size() > 4)
         fuzz::fail("more instances than the backend listed");
@@ -97,7 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool carries_token = input.find(token) != std::string_view::npos
                        || input.find('%') != std::string_view::npos;
   for (const auto& r : guarded)
-    if (r.status == 200 && !carries_token && r.body != "ok\n" && r.body != "ready\n")
+    if (r.status == 200 && !carries_token && r.path != "/livez" && r.path != "/readyz")
       fuzz::fail("a protected path answered 200 to a request without the token: " + r.body);
   return 0;
 }

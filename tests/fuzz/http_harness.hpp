@@ -51,17 +51,21 @@ private:
 
 struct response {
   std::string method;
+  std::string path;
   int status = -1;
   std::string content_type;
   std::string body;
+  /// The request asked for byte ranges: httplib then sends those slices of any body, even of
+  /// an error's JSON, so the body need not be whole.
+  bool ranged = false;
 };
 
 class memory_server final : public httplib::Server {
 public:
   memory_server() {
     set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      responses_.push_back({req.method, res.status, res.get_header_value("Content-Type"),
-                            res.body});
+      responses_.push_back({req.method, req.path, res.status, res.get_header_value("Content-Type"),
+                            res.body, !req.ranges.empty()});
     });
   }
 

@@ -1,5 +1,6 @@
 #include "convoy/runtime/internal/admin_routes.hpp"
 
+#include "convoy/runtime/internal/http_bounds.hpp"
 #include "convoy/runtime/views.hpp"
 
 #include <httplib.h>
@@ -115,6 +116,20 @@ void serve_admin(httplib::Server& server, admin_backend backend, std::string tok
     res.set_content(dump(body), "application/json");
   };
   server.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+    // Read-only: a request with a body is refused before it is read (see unbounded_body).
+    if (req.method != "GET" && req.method != "HEAD") {
+      res.status = 405;
+      res.set_header("Allow", "GET, HEAD");
+      res.set_header("Connection", "close");
+      res.set_content(dump({{"error", "the admin endpoint is read-only (GET)"}}), "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (auto [status, why] = unbounded_body(req); status != 0) {
+      res.status = status;
+      res.set_header("Connection", "close");
+      res.set_content(dump({{"error", why}}), "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (req.path == "/livez" || req.path == "/readyz" || authorized(token, req))
       return httplib::Server::HandlerResponse::Unhandled;
     res.status = 401;
