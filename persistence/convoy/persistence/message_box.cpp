@@ -1,6 +1,7 @@
 #include "convoy/persistence/message_box.hpp"
 
 #include "convoy/persistence/internal/function_library.hpp"
+#include "convoy/persistence/internal/replies.hpp"
 #include "convoy/actors/clock.hpp"
 
 #include <spdlog/spdlog.h>
@@ -23,6 +24,10 @@ T to_number(const std::string& text, T fallback = 0) {
   return res.ec == std::errc{} ? value : fallback;
 }
 
+} // namespace
+
+namespace internal {
+
 store_status classify(const redis_value& v) {
   if (!v.is_error())
     return store_status::ok;
@@ -35,8 +40,6 @@ store_status classify(const redis_value& v) {
   return store_status::rejected;
 }
 
-/// Turns an XREADGROUP / XAUTOCLAIM entry list into queue entries. Entries whose body was
-/// deleted (nil) are returned with no fields so the caller can acknowledge them.
 std::vector<queue_entry> parse_entries(const redis_value& list) {
   std::vector<queue_entry> out;
   if (!list.is_array())
@@ -63,7 +66,6 @@ std::vector<queue_entry> parse_entries(const redis_value& list) {
   return out;
 }
 
-/// Decodes a journal read back as a list reply into `out`; returns "" or what is corrupt.
 std::string decode_journal(const redis_value& list, const std::string& instance_id,
                            std::vector<journal_entry>& out) {
   if (list.elements.size() > max_journal_entries)
@@ -86,7 +88,11 @@ std::string decode_journal(const redis_value& list, const std::string& instance_
   return {};
 }
 
-} // namespace
+} // namespace internal
+
+using internal::classify;
+using internal::decode_journal;
+using internal::parse_entries;
 
 bool valid_name(std::string_view name) noexcept {
   if (name.empty() || name.size() > 128)

@@ -1,5 +1,7 @@
 #include "convoy/persistence/redis_client.hpp"
 
+#include "convoy/persistence/internal/replies.hpp"
+
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -91,6 +93,7 @@ std::variant<redis_endpoint, std::string> resolve_master(const redis_endpoint& e
       fail(sentinel, c ? c->errstr : "out of memory");
       continue;
     }
+    internal::bound_reader(c->reader);
     redisSetTimeout(c.get(), timeout);
     auto reply = static_cast<redisReply*>(
       redisCommand(c.get(), "SENTINEL get-master-addr-by-name %s", ep.master_name.c_str()));
@@ -115,6 +118,7 @@ std::variant<redis_endpoint, std::string> resolve_master(const redis_endpoint& e
       continue;
     }
     redisSetTimeout(m.get(), timeout);
+    internal::bound_reader(m->reader);
     if (!master.password.empty()) {
       auto auth = static_cast<redisReply*>(
         master.user.empty() ? redisCommand(m.get(), "AUTH %s", master.password.c_str())
@@ -139,7 +143,34 @@ std::variant<redis_endpoint, std::string> resolve_master(const redis_endpoint& e
 
 namespace {
 
-redis_value convert(const redisReply* r) {
+/// hiredis' own reply functions, with the array constructor bounded (see bound_reader).
+redisReplyObjectFunctions* bounded_functions() {
+  static redisReplyObjectFunctions* defaults = [] {
+    auto* probe = redisReaderCreate();
+    auto* fn = probe->fn; // hiredis' static table of default functions
+    redisReaderFree(probe);
+    return fn;
+  }();
+  static redisReplyObjectFunctions bounded = [] {
+    auto fn = *defaults;
+    fn.createArray = [](const redisReadTask* task, int elements) -> void* {
+      if (elements < 0 || elements > internal::max_reply_elements)
+        return nullptr;
+      return defaults->createArray(task, elements);
+    };
+    return fn;
+  }();
+  return &bounded;
+}
+
+} // namespace
+
+void internal::bound_reader(redisReader* reader) {
+  if (reader != nullptr)
+    reader->fn = bounded_functions();
+}
+
+redis_value internal::to_value(const redisReply* r) {
   redis_value v;
   switch (r->type) {
     case REDIS_REPLY_INTEGER:
@@ -162,15 +193,13 @@ redis_value convert(const redisReply* r) {
       v.kind = redis_value::type::array;
       v.elements.reserve(r->elements);
       for (size_t i = 0; i < r->elements; ++i)
-        v.elements.push_back(convert(r->element[i]));
+        v.elements.push_back(to_value(r->element[i]));
       break;
     default:
       v.kind = redis_value::type::nil;
   }
   return v;
 }
-
-} // namespace
 
 // -- redis_loop -------------------------------------------------------------------------------
 
@@ -270,7 +299,7 @@ struct redis_connection::state {
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
     std::unique_ptr<callback> cb(static_cast<callback*>(privdata));
     if (reply != nullptr) {
-      auto value = convert(static_cast<redisReply*>(reply));
+      auto value = internal::to_value(static_cast<redisReply*>(reply));
       // A demoted master answers writes with READONLY: leave it, so the next command asks
       // the Sentinels again. (Sentinel also drops clients when it reconfigures a server.)
       bool demoted = value.is_error() && value.str.rfind("READONLY", 0) == 0;
@@ -312,6 +341,7 @@ struct redis_connection::state {
       return false;
     }
     ac->data = this;
+    internal::bound_reader(ac->c.reader);
     redisLibeventAttach(ac, loop->base);
     redisAsyncSetConnectCallback(ac, &state::on_connect);
     redisAsyncSetDisconnectCallback(ac, &state::on_disconnect);

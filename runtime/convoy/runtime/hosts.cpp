@@ -1,4 +1,5 @@
 #include "convoy/runtime/hosts.hpp"
+#include "convoy/runtime/envelope.hpp"
 #include "convoy/actors/clock.hpp"
 
 #include <caf/actor_system.hpp>
@@ -33,14 +34,6 @@ using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using takeover_atom = caf::atom_constant<caf::atom("takeover")>;
 
 using persistence::queue_entry;
-
-std::optional<uint32_t> parse_step(const std::string& text) {
-  uint32_t value = 0;
-  auto res = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (res.ec != std::errc{} || res.ptr != text.data() + text.size())
-    return std::nullopt;
-  return value;
-}
 
 /// The queue-reading loop every host instance shares: first its own unacknowledged entries
 /// (left by an earlier life of this node), then new entries, plus a periodic takeover of
@@ -170,44 +163,14 @@ struct processing_state {
 void route(caf::stateful_actor<processing_state>* self, queue_entry& e) {
   auto& st = self->state;
   const auto& id = e.field("instance");
-  instance_message m;
-  m.message_id = e.id;
-  const auto& kind = e.field("kind");
-  auto drop = [&](const std::string& why) {
-    spdlog::error("host processing: message {} ({}) {}; acknowledged and dropped", e.id, kind, why);
+  auto decoded = decode_instance_message(e);
+  if (auto* why = std::get_if<std::string>(&decoded)) {
+    spdlog::error("host processing: message {} ({}) {}; acknowledged and dropped", e.id,
+                  e.field("kind"), *why);
     st.reader.svc->box->ack(st.reader.host, {e.id});
-  };
-  if (!e.error.empty())
-    return drop(e.error);
-  if (e.fields.empty())
-    return drop("was deleted while pending");
-  if (kind == "start") {
-    m.what = instance_message::kind::start;
-  } else if (kind == "result" || kind == "timer") {
-    auto step = parse_step(e.field("step"));
-    if (!step)
-      return drop("has no valid step");
-    m.what = kind == "result" ? instance_message::kind::result : instance_message::kind::timer;
-    m.step = *step;
-    m.generation = parse_step(e.field("gen")).value_or(0);
-    m.ok = kind == "timer" || e.field("ok") == "1";
-    m.payload = kind == "result" ? e.field("payload") : std::string("null");
-  } else if (kind == "message" || kind == "signal" || kind == "cancel") {
-    m.what = kind == "message"  ? instance_message::kind::message
-             : kind == "signal" ? instance_message::kind::signal
-                                : instance_message::kind::cancel;
-    m.channel = e.field("channel");
-    m.payload = e.field("payload").empty() ? std::string("null") : e.field("payload");
-    if (!json::accept(m.payload))
-      return drop("carries a payload that is not valid JSON");
-  } else if (kind == "evict") {
-    m.what = instance_message::kind::evict;
-    m.payload = e.field("payload");
-  } else {
-    return drop("is of an unknown kind");
+    return;
   }
-  if (!persistence::valid_name(id))
-    return drop("names no valid instance");
+  auto& m = std::get<instance_message>(decoded);
   auto i = st.instances.find(id);
   if (i == st.instances.end() && m.what == instance_message::kind::evict) {
     // An operator suspended or terminated an instance this node does not hold: nothing to do.
@@ -518,25 +481,14 @@ std::string new_instance_id(const std::string& type) {
 /// it is kept as unrouted. The MessageBox does all of it in one atomic step.
 void publish(caf::stateful_actor<receive_state>* self, const std::shared_ptr<const host_services>& svc,
              const queue_entry& e) {
-  const auto& type = e.field("type");
-  auto body = e.field("body").empty() ? std::string("null") : e.field("body");
-  auto props_json = json::parse(e.field("props").empty() ? "{}" : e.field("props"), nullptr, false);
-  std::map<std::string, std::string> props;
-  bool props_ok = props_json.is_object();
-  if (props_ok)
-    for (auto& [k, v] : props_json.items()) {
-      if (!v.is_string() || k.find_first_of("&=") != std::string::npos) {
-        props_ok = false;
-        break;
-      }
-      props[k] = v.get<std::string>();
-    }
-  if (!json::accept(body) || !props_ok || !persistence::valid_name(type)) {
+  auto decoded = decode_published(e);
+  const auto& type = decoded.type;
+  const auto& body = decoded.body;
+  const auto& props = decoded.properties;
+  if (!decoded.well_formed)
     spdlog::error("host receive: message {} is malformed (type, JSON body or properties); kept "
                   "as unrouted",
                   e.id);
-    props.clear();
-  }
   std::optional<persistence::message_box::activation> act;
   if (auto sub = svc->orchestrations->activation_for(type)) {
     persistence::message_box::activation a;

@@ -113,6 +113,34 @@ std::string validate(const node_config& cfg) {
 
 namespace {
 
+/// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates), as TOML
+/// requires of every string.
+bool is_utf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t n = c < 0x80 ? 0 : (c >= 0xC2 && c <= 0xDF) ? 1 : (c >= 0xE0 && c <= 0xEF) ? 2
+             : (c >= 0xF0 && c <= 0xF4) ? 3 : 4;
+    if (n == 4 || i + n >= text.size())
+      return false;
+    unsigned char lo = 0x80, hi = 0xBF; // the range of the second byte
+    if (c == 0xE0)
+      lo = 0xA0;
+    else if (c == 0xED)
+      hi = 0x9F;
+    else if (c == 0xF0)
+      lo = 0x90;
+    else if (c == 0xF4)
+      hi = 0x8F;
+    for (size_t k = 1; k <= n; ++k) {
+      auto b = static_cast<unsigned char>(text[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF))
+        return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 /// A TOML value as JSON (dates and times as their TOML text).
 json to_json(const toml::node& node) {
   if (auto t = node.as_table()) {
@@ -169,8 +197,10 @@ toml::array to_toml_array(const json& array) {
 
 toml::table to_toml_table(const json& object) {
   toml::table out;
-  for (const auto& [k, v] : object.items())
-    to_toml_value(v, [&](auto&& x) { out.insert(k, std::move(x)); });
+  for (const auto& item : object.items()) { // (clang 14 cannot capture structured bindings)
+    const auto& k = item.key();
+    to_toml_value(item.value(), [&](auto&& x) { out.insert(k, std::move(x)); });
+  }
   return out;
 }
 
@@ -191,7 +221,10 @@ public:
     try {
       holder = toml::parse("v = " + value);
     } catch (const toml::parse_error&) {
-      holder = toml::table{{"v", value}}; // not TOML: a plain string (a name, an address)
+      // Not TOML: a plain string (a name, an address), which TOML must be able to hold.
+      if (!is_utf8(value))
+        return origin + ": the value of " + key + " is not UTF-8 text";
+      holder = toml::table{{"v", value}};
     }
     overrides_[key] = {std::move(holder), origin};
     return {};
@@ -361,8 +394,8 @@ std::vector<std::pair<std::string, std::string>> convoy_environment() {
 std::variant<node_config, std::string> load_node_config(const config_sources& sources) {
   const auto& path = sources.file;
   toml::table root;
-  if (!path.empty()) try {
-    root = toml::parse_file(path);
+  if (!path.empty() || sources.text) try {
+    root = sources.text ? toml::parse(*sources.text, path) : toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     if (where.line == 0) // not a syntax error: the file could not be read at all

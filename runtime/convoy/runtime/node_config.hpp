@@ -97,6 +97,9 @@ struct config_sources {
   std::string file;
   std::vector<std::pair<std::string, std::string>> environment;
   std::vector<std::string> flags;
+  /// The file's TOML text when the caller holds it already (then `file` only names it in
+  /// errors, and may be empty).
+  std::optional<std::string> text{};
 };
 
 /// Reads a node configuration. Returns it, or an error message naming the source (file,

@@ -456,6 +456,18 @@ BOOST_AUTO_TEST_CASE(a_bad_flag_names_itself) {
   BOOST_TEST(err.rfind("--set timing.poll_block_ms=-5: timing.poll_block_ms must be", 0) == 0u, err);
 }
 
+// Found by tests/fuzz/node_config_fuzz: a plain value with a byte that is not UTF-8 was kept,
+// and --dump-config then printed another value (TOML holds only UTF-8 strings).
+BOOST_AUTO_TEST_CASE(a_plain_override_value_that_is_not_utf8_is_refused_naming_its_source) {
+  auto err = std::get<std::string>(load_layers("", {}, {"admin.listen=er\xacor"}));
+  BOOST_TEST(err == "--set admin.listen=er\xacor: the value of admin.listen is not UTF-8 text");
+  err = std::get<std::string>(load_layers("", {{"CONVOY_NODE_NAME", "\xed\xa0\x80"}}));
+  BOOST_TEST(err.rfind("environment CONVOY_NODE_NAME: the value of node.name is not UTF-8", 0) == 0u,
+             err);
+  auto loaded = load_layers("", {{"CONVOY_MESSAGEBOX_USER", "\xc3\xb6-\xf0\x9f\x9a\x9a"}});
+  BOOST_TEST(std::holds_alternative<rt::node_config>(loaded));
+}
+
 BOOST_AUTO_TEST_CASE(the_dumped_configuration_loads_back_to_the_same_values) {
   auto loaded = load_layers("", {{"CONVOY_NODE_NAME", "dumped"}},
                             {"messagebox.sentinels=[\"127.0.0.1:26379\"]",

@@ -1,9 +1,11 @@
 #include "convoy/adapters/http/receive_location.hpp"
 
+#include "convoy/adapters/internal/http_request.hpp"
 #include "convoy/adapters/internal/settings.hpp"
 #include "convoy/persistence/keys.hpp"
 #include "convoy/persistence/message_box.hpp"
 #include "convoy/persistence/redis_client.hpp"
+#include "convoy/runtime/internal/http_bounds.hpp"
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -97,10 +99,31 @@ bool printable(const std::string& s, size_t max) {
   return true;
 }
 
-void answer(httplib::Response& res, int status, json body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
+/// True when `text`, read as JSON, nests arrays and objects deeper than `limit` (brackets
+/// inside strings do not count). Only a bound: the parser judges everything else.
+bool too_deep(const std::string& text, size_t limit) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit)
+        return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
 }
+
 
 } // namespace
 
@@ -144,6 +167,63 @@ std::string parse_http_receive(const std::string& name, const json& object,
   return s.error();
 }
 
+std::variant<internal::http_message, std::string>
+internal::decode_http_request(const http_receive_config& config, const std::string& text,
+                              const std::multimap<std::string, std::string>& params,
+                              const std::string* idempotency_key) {
+  if (too_deep(text, max_json_depth))
+    return "the body nests arrays and objects deeper than " + std::to_string(max_json_depth);
+  json body;
+  try {
+    body = json::parse(text);
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number beyond a double (`1e999`), which escaped
+    // as an empty 500 (found by tests/fuzz/http_receive_fuzz).
+    return "the body is not valid JSON: " + std::string(e.what());
+  }
+  http_message out;
+  out.properties = config.properties;
+  for (const auto& [k, v] : params) {
+    if (!valid_property_name(k))
+      return "query parameter '" + k
+             + "' is not a valid property name ([A-Za-z0-9._:-], at most 128)";
+    if (!printable(v, 1024))
+      return "query parameter '" + k + "' must be 1-1024 printable characters";
+    out.properties[k] = v;
+  }
+  out.properties["receive-location"] = config.name;
+  if (idempotency_key && !printable(*idempotency_key, 256))
+    return "the Idempotency-Key header must be 1-256 printable characters";
+  if (idempotency_key)
+    out.idempotency_key = *idempotency_key;
+  out.body = body.dump();
+  return out;
+}
+
+void internal::answer(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  // An error may quote what the client sent (a query parameter's name), which need not be
+  // UTF-8: such bytes become U+FFFD rather than an exception, which httplib answered with an
+  // empty 500 (found by tests/fuzz/http_receive_fuzz).
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void internal::bound_http_server(httplib::Server& server, const http_receive_config& config) {
+  server.set_payload_max_length(config.max_body_bytes);
+  server.set_read_timeout(config.request_timeout);
+  server.set_write_timeout(config.request_timeout);
+  server.set_keep_alive_timeout(std::max<time_t>(
+    1, std::chrono::duration_cast<std::chrono::seconds>(config.request_timeout).count()));
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    auto [status, why] = runtime::internal::unbounded_body(req);
+    if (status == 0)
+      return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("Connection", "close");
+    answer(res, status, {{"error", why}});
+    return httplib::Server::HandlerResponse::Handled;
+  });
+}
+
 struct http_receive_location::impl {
   http_receive_config config;
   persistence::message_box& box;
@@ -157,7 +237,7 @@ struct http_receive_location::impl {
 
   void unavailable(httplib::Response& res, const std::string& why) {
     res.set_header("Retry-After", std::to_string(config.retry_after_s));
-    answer(res, 503, {{"error", why}});
+    internal::answer(res, 503, {{"error", why}});
   }
 
   void handle(const httplib::Request& req, httplib::Response& res) {
@@ -174,29 +254,15 @@ struct http_receive_location::impl {
       if (auto cause = config.host_throttled(); !cause.empty())
         return unavailable(res, "receive location " + config.name + " is throttled: its "
                                   "node's receive host is (" + cause + "); retry later");
-    json body;
-    try {
-      body = json::parse(req.body);
-    } catch (const json::parse_error& e) {
-      return answer(res, 400, {{"error", "the body is not valid JSON: " + std::string(e.what())}});
-    }
-    auto props = config.properties;
-    for (const auto& [k, v] : req.params) {
-      if (!valid_property_name(k))
-        return answer(res, 400, {{"error", "query parameter '" + k
-                                             + "' is not a valid property name "
-                                               "([A-Za-z0-9._:-], at most 128)"}});
-      if (!printable(v, 1024))
-        return answer(res, 400, {{"error", "query parameter '" + k
-                                             + "' must be 1-1024 printable characters"}});
-      props[k] = v;
-    }
-    props["receive-location"] = config.name;
-    auto key = req.get_header_value("Idempotency-Key");
-    if (req.has_header("Idempotency-Key") && !printable(key, 256))
-      return answer(res, 400, {{"error", "the Idempotency-Key header must be 1-256 printable "
-                                         "characters"}});
-    auto text = body.dump();
+    auto key_header = req.get_header_value("Idempotency-Key");
+    auto decoded = internal::decode_http_request(
+      config, req.body, req.params, req.has_header("Idempotency-Key") ? &key_header : nullptr);
+    if (auto* why = std::get_if<std::string>(&decoded))
+      return internal::answer(res, 400, {{"error", *why}});
+    auto& message = std::get<internal::http_message>(decoded);
+    const auto& text = message.body;
+    const auto& props = message.properties;
+    const auto& key = message.idempotency_key;
     std::string id;
     bool duplicate = false;
     if (key.empty()) {
@@ -228,7 +294,7 @@ struct http_receive_location::impl {
     }
     spdlog::debug("receive location {}: accepted {}{}", config.name, id,
                   duplicate ? " (a retry: already accepted)" : "");
-    answer(res, 202, {{"id", id}, {"duplicate", duplicate}});
+    internal::answer(res, 202, {{"id", id}, {"duplicate", duplicate}});
   }
 };
 
@@ -253,11 +319,7 @@ std::string http_receive_location::start() {
   auto threads = d.config.threads;
   auto backlog = d.config.backlog;
   d.server.new_task_queue = [threads, backlog] { return new bounded_task_queue(threads, backlog); };
-  d.server.set_payload_max_length(d.config.max_body_bytes);
-  d.server.set_read_timeout(d.config.request_timeout);
-  d.server.set_write_timeout(d.config.request_timeout);
-  d.server.set_keep_alive_timeout(
-    std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(d.config.request_timeout).count()));
+  internal::bound_http_server(d.server, d.config);
   d.server.Post(d.config.path, [&d](const httplib::Request& req, httplib::Response& res) {
     d.handle(req, res);
   });
