@@ -467,7 +467,13 @@ std::string message_box::prepare(const std::vector<std::string>& hosts,
 
 void message_box::claim(const std::string& instance_id, const std::string& owner,
                         std::function<void(claim_result)> done) {
-  commands_->command(
+  // A claim grants an owner epoch, so it is as durable as a persistence point: with replicated
+  // durability it waits for the replicas too. Otherwise a master that stalled, was replaced and
+  // still answers its old connections for a few seconds grants an epoch the new master grants
+  // again to another node: two owners with one epoch (found by convoy chaos, fault F4). A short
+  // WAIT is "outcome unknown" (NOREPLICAS): the instance claims again, later, wherever the
+  // master then is.
+  durable(
     {"FCALL", "convoy_claim", "2", keys_.instance(instance_id), keys_.journal(instance_id), owner,
      std::to_string(wall_clock_ms())},
     [instance_id, done = std::move(done)](redis_value v) {
