@@ -589,7 +589,7 @@ int run_tree(const target& t, const std::string& node, int depth, output_format 
   }
   if (!node.empty() && !found) {
     std::cerr << "convoy: no node named '" << node << "' in the cluster (see convoy node list)\n";
-    return 1;
+    return 4; // an unknown id, like an unknown instance
   }
   if (fmt != output_format::text) {
     print_json(json{{"supervisor", view.supervisor.empty() ? json(nullptr) : json(view.supervisor)},

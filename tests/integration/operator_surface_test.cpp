@@ -936,7 +936,7 @@ BOOST_AUTO_TEST_CASE(bad_arguments_and_unknown_ids_give_one_line_on_stderr_and_a
   check_one_line_error({"orch", "signal", "no-such-instance", "add", "1"}, 4,
                        {"'no-such-instance'"});
   check_one_line_error({"orch", "describe", "bad id/1"}, 2, {"'bad id/1'"});
-  check_one_line_error({"tree", "--node", "node-z"}, 1, {"'node-z'"});
+  check_one_line_error({"tree", "--node", "node-z"}, 4, {"'node-z'"});
   check_one_line_error({"tree", "--depth", "0"}, 2, {"--depth"});
   check_one_line_error({"orch", "list", "--status", "sleeping"}, 2, {"sleeping"});
   check_one_line_error({"orch", "count", "--group-by", "colour"}, 2, {"colour"});

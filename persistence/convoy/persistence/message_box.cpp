@@ -1045,13 +1045,19 @@ message_box::cluster_view message_box::list_nodes(std::chrono::milliseconds time
     view.supervisor_lease_expires_ms = to_number<int64_t>(lease.elements[2].str);
   }
   auto& out = view.nodes;
-  std::vector<std::vector<std::string>> reads;
   for (size_t i = 0; i + 1 < names.elements.size(); i += 2) {
     node_info n;
     n.name = names.elements[i].str;
     n.lease_expires_ms = to_number<int64_t>(names.elements[i + 1].str);
     out.push_back(std::move(n));
-    reads.push_back({"HMGET", keys_.node(out.back().name), "status", "hosts", "heartbeat", "load",
+  }
+  // By name: the sorted set orders by lease expiry, which changes with every heartbeat, so
+  // listings would swap rows from one call to the next.
+  std::sort(out.begin(), out.end(),
+            [](const node_info& a, const node_info& b) { return a.name < b.name; });
+  std::vector<std::vector<std::string>> reads;
+  for (const auto& n : out) {
+    reads.push_back({"HMGET", keys_.node(n.name), "status", "hosts", "heartbeat", "load",
                      "generation", "throttle", "tree", "admin", "stopped"});
   }
   auto records = commands_->run_all(std::move(reads), timeout);

@@ -315,7 +315,7 @@ public:
     int64_t supervisor_lease_expires_ms = 0;
     std::string error;
   };
-  /// Blocking.
+  /// The members by name, and the cluster supervisor. Blocking.
   cluster_view list_nodes(std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
   // -- blocking calls (CLI, start-up, tests) ------------------------------------------------------
