@@ -19,6 +19,12 @@ namespace convoy::test {
 
 namespace {
 
+/// How long a starting redis-server may take to answer PING. A restarted one loads its AOF
+/// first and answers LOADING meanwhile: a 43 MB file took more than 10 s on a loaded machine
+/// (seen in a 30-minute convoy chaos run, which then lost a data node for the rest of the run).
+constexpr std::chrono::seconds startup_timeout{60};
+
+
 using namespace std::chrono_literals;
 
 struct context_deleter {
@@ -177,7 +183,7 @@ redis_server redis_server::start_impl(const std::filesystem::path& dir,
         return !srv.process_.running()
                || run(srv.host_, srv.port_, {"PING"}, 200ms) == "PONG";
       },
-      10s);
+      startup_timeout);
     if (up && srv.process_.running())
       return srv;
     const bool exited = !srv.process_.running();
@@ -185,7 +191,8 @@ redis_server redis_server::start_impl(const std::filesystem::path& dir,
     const auto log = tail(srv.log_file_);
     const auto out = tail(out_file);
     failure = "convoy::test::redis_server: redis-server on port " + port
-              + (exited ? " exited during startup" : " did not answer PING within 10 s")
+              + (exited ? " exited during startup" : " did not answer PING within "
+                             + std::to_string(startup_timeout.count()) + " s")
               + "\nlog " + srv.log_file_.string() + ":\n" + log + "output " + out_file.string()
               + ":\n" + out;
     // Only a port lost to another process between probe and bind is worth another try.
