@@ -199,16 +199,6 @@ std::string dump(const json& body) {
 
 } // namespace
 
-std::string escape_label(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c == '\n' ? ' ' : c;
-  }
-  return out;
-}
-
 void serve_admin(httplib::Server& server, admin_backend backend, std::string token) {
   // Bounded: small requests only (the API is read-only), slow clients time out.
   server.set_payload_max_length(64 * 1024);

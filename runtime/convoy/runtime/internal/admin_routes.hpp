@@ -30,8 +30,4 @@ struct admin_backend {
 /// with the bearer-token check when `token` is not empty.
 void serve_admin(httplib::Server& server, admin_backend backend, std::string token);
 
-/// `value` with `"` and `\` escaped and newlines as spaces: for a Prometheus label or a JSON
-/// string.
-std::string escape_label(const std::string& value);
-
 } // namespace convoy::runtime::internal
