@@ -376,6 +376,10 @@ json run_checkers(const run_history& h, const check_limits& limits) {
         one["failover_ms"] = f.failover_ms;
         one["promoted"] = f.new_master;
       }
+      if (!f.cut.empty())
+        one["cut"] = f.cut;
+      for (const auto& [name, value] : f.figures)
+        one[name] = value;
       if (!f.note.empty())
         one["note"] = f.note;
       if (!per_instance.empty()) {

@@ -26,6 +26,7 @@ test::sentinel_group start_group(const fs::path& dir, const cluster_options& opt
   g.down_after_ms = opts.down_after_ms;
   g.failover_timeout_ms = opts.failover_timeout_ms;
   g.appendonly = true;
+  g.place = opts.place;
   if (opts.min_replicas_to_write > 0)
     g.extra_redis_args = {"--min-replicas-to-write", std::to_string(opts.min_replicas_to_write),
                           "--min-replicas-max-lag", "2"};
@@ -36,9 +37,9 @@ std::string quoted(const std::string& s) {
   return "\"" + s + "\"";
 }
 
-/// The `127.0.0.1:PORT` answers 200 to GET `path` within a short timeout.
+/// The server on `PORT` answers 200 to GET `path` within a short timeout.
 bool http_ok(std::uint16_t port, const char* path) {
-  httplib::Client c("127.0.0.1", port);
+  httplib::Client c(test::host_of(port), port);
   c.set_connection_timeout(0, 300'000);
   c.set_read_timeout(1, 0);
   auto res = c.Get(path);
@@ -67,6 +68,10 @@ cluster::cluster(fs::path dir, cluster_options opts)
     n.admin_port = test::free_loopback_port();
     n.config = dir_ / (n.name + ".toml");
     n.log = dir_ / (n.name + ".log");
+    if (opts_.place)
+      n.where = opts_.place(n.name);
+    test::register_host(n.http_port, n.where.host);
+    test::register_host(n.admin_port, n.where.host);
     write_config(i);
   }
   for (size_t i = 0; i < nodes_.size(); ++i)
@@ -98,11 +103,12 @@ void cluster::write_config(size_t i) {
       << "[send]\nworkers = 8\n\n"
       << "[throttling]\nmemory_mb = " << opts_.memory_mb << "\nbacklog = " << opts_.backlog
       << "\ndelay_ms = 200\n\n"
-      << "[admin]\nlisten = \"127.0.0.1:" << n.admin_port << "\"\n\n"
-      << "[receive_locations.chaos-in]\ntype = \"http\"\nlisten = \"127.0.0.1:" << n.http_port
+      << "[admin]\nlisten = \"" << n.where.host << ":" << n.admin_port << "\"\n\n"
+      << "[receive_locations.chaos-in]\ntype = \"http\"\nlisten = \"" << n.where.host << ":"
+      << n.http_port
       << "\"\npath = \"/chaos\"\nmessage_type = \"chaos-start\"\nthreads = 4\n"
       << "max_in_flight = 32\nrequest_timeout_ms = 5000\n\n"
-      << "[send_ports.chaos-sink]\ntype = \"http\"\nurl = \"http://127.0.0.1:" << opts_.sink_port
+      << "[send_ports.chaos-sink]\ntype = \"http\"\nurl = \"http://" << opts_.sink_host << ":" << opts_.sink_port
       << "/sink\"\nmethod = \"POST\"\ntimeout_ms = 5000\n"
       << "retry = { max_attempts = 30, initial_backoff_ms = 200, max_backoff_ms = 2000, "
          "multiplier = 2.0 }\n";
@@ -113,8 +119,9 @@ void cluster::write_config(size_t i) {
 void cluster::start_node(size_t i) {
   std::lock_guard<std::mutex> guard(mutex_);
   auto& n = nodes_.at(i);
-  n.process = test::child_process::start(
-    {opts_.convoy_binary, "node", "--config", n.config.string()}, {}, n.log.string());
+  auto argv = n.where.exec_prefix;
+  argv.insert(argv.end(), {opts_.convoy_binary, "node", "--config", n.config.string()});
+  n.process = test::child_process::start(std::move(argv), {}, n.log.string());
   n.stopped = false;
   ++n.starts;
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -28,7 +29,11 @@ struct cluster_options {
   /// master left without a replica (a stalled old master after a promotion) refuses writes.
   int min_replicas_to_write = 0;
   /// Where the sink (tests/chaos/workload.hpp) listens: the nodes' send port calls it.
+  std::string sink_host = "127.0.0.1";
   std::uint16_t sink_port = 0;
+  /// Where each member runs: "redis-I", "sentinel-I", "node-I" (see netns.hpp). Unset:
+  /// everything on 127.0.0.1 in our own network namespace.
+  std::function<test::placement(const std::string& member)> place;
 };
 
 /// One `convoy node` of the cluster: its name, ports, configuration file and log.
@@ -38,12 +43,13 @@ struct node_slot {
   std::uint16_t admin_port = 0; ///< /metrics, /readyz
   std::filesystem::path config;
   std::filesystem::path log;
+  test::placement where; ///< its address (and namespace)
   test::child_process process;
   bool stopped = false; ///< SIGSTOPped by a fault
   int starts = 0;
 };
 
-/// The chaos topology on loopback, in `dir`: a Sentinel group (1 master, 2 replicas, 3
+/// The chaos topology on loopback (or in network namespaces, see netns.hpp), in `dir`: a Sentinel group (1 master, 2 replicas, 3
 /// Sentinels, quorum 2, appendonly) and `nodes` real `convoy node` processes, each running
 /// the receive, processing and send hosts with replicated durability. Every process is ours
 /// and is stopped by its PID (the destructor stops everything, continuing stopped ones first).

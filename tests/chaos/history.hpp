@@ -45,20 +45,23 @@ struct instance_track {
 
 /// One fault as planned by the seed and as it happened.
 struct fault_event {
-  std::string type;     ///< F1, F2, F3, F4, F9
+  std::string type;     ///< F1, F2, F3, F4, F5, F6, F9
   int64_t plan_at_ms = 0;
   int64_t plan_hold_ms = 0;
-  int target = -1;      ///< node index (F1, F2)
+  int target = -1;      ///< node index (F1, F2; F5, F6: the node cut off)
   // -- as run --------------------------------------------------------------------------------
   bool injected = false;
   bool healed = false;
   int64_t at_ms = -1;
   int64_t healed_ms = -1;
-  std::uint16_t redis_port = 0;   ///< the master it hit (F3, F4)
+  std::uint16_t redis_port = 0;   ///< the master it hit (F3, F4; F5: the one cut off)
   std::uint16_t new_master = 0;   ///< the master Sentinel promoted (F3, F4)
   int64_t failover_ms = -1;       ///< injection to the Sentinels naming a new master
   std::vector<std::string> affected; ///< instances in flight it hit (owned by the node: F1, F2)
   size_t log_offset = 0;          ///< the victim's log size when it was healed (F2)
+  std::vector<size_t> log_offsets; ///< every node log's size at injection (F5, F6)
+  std::vector<std::string> cut;   ///< the paths a partition cut, "a-b" (F5, F6)
+  std::map<std::string, int64_t> figures; ///< the fault's own numbers (F5, F6), for the report
   std::string note;
 };
 

@@ -1,13 +1,15 @@
 // convoy-chaos (`convoy chaos run ...`): a seeded fault-injection run against a real cluster on
-// loopback — a Sentinel group and 3 `convoy node` processes — under a workload of chaos
-// orchestrations whose steps reach a sink. It injects the faults of HA-TEST-PLAN.md (F1 node
-// kill -9, F2 node SIGSTOP, F3 Redis master kill -9, F4 master SIGSTOP, F9 overload, F11 a
-// seeded mix), heals, waits for quiescence, reads the final MessageBox, runs the checkers
+// loopback, or in network namespaces of its own (`--network netns`, root) — a Sentinel group
+// and 3 `convoy node` processes — under a workload of chaos orchestrations whose steps reach a
+// sink. It injects the faults of HA-TEST-PLAN.md (F1 node kill -9, F2 node SIGSTOP, F3 Redis
+// master kill -9, F4 master SIGSTOP, F5 master + one node partitioned from the rest, F6 one
+// node partitioned from the other nodes, F9 overload, F11 a seeded mix), heals, waits for quiescence, reads the final MessageBox, runs the checkers
 // C1-C7, writes a JSON report and prints one headline line. Exit code 0: every checker
 // passed; 1: a checker failed; 2: bad arguments; 3: the run could not be carried out.
 
 #include "cluster.hpp"
 #include "history.hpp"
+#include "netns.hpp"
 #include "workload.hpp"
 
 #include "convoy/test/process.hpp"
@@ -54,8 +56,8 @@ extern "C" void on_stop_signal(int sig) {
 /// F9 multiplies the offered load by this: well past what the throttling thresholds let in.
 constexpr double overload_factor = 6.0;
 
-const std::vector<std::string> known_faults{"F1", "F2", "F3", "F4", "F9", "F11"};
-const std::vector<std::string> planned_faults{"F5", "F6", "F7", "F8", "F10"};
+const std::vector<std::string> known_faults{"F1", "F2", "F3", "F4", "F5", "F6", "F9", "F11"};
+const std::vector<std::string> planned_faults{"F7", "F8", "F10"};
 
 struct run_options {
   std::vector<std::string> faults;
@@ -72,6 +74,8 @@ struct run_options {
   int64_t queue_cap = 20'000;
   bool keep = false;
   int min_replicas_to_write = 0;
+  /// "loopback" (everything on 127.0.0.1) or "netns" (namespaces of our own: F5, F6).
+  std::string network = "loopback";
 };
 
 /// `90s`, `30m`, `2h`, `1500ms`, or plain seconds; nullopt when malformed.
@@ -101,9 +105,10 @@ std::string parse_faults(const std::string& text, std::vector<std::string>& out)
     if (f.empty())
       return "--faults: an empty name in '" + text + "'";
     if (std::find(planned_faults.begin(), planned_faults.end(), f) != planned_faults.end())
-      return "--faults: " + f + " is not implemented by this tool yet (F1 F2 F3 F4 F9 F11 are)";
+      return "--faults: " + f
+             + " is not implemented by this tool yet (F1 F2 F3 F4 F5 F6 F9 F11 are)";
     if (std::find(known_faults.begin(), known_faults.end(), f) == known_faults.end())
-      return "--faults: unknown fault '" + f + "' (known: F1 F2 F3 F4 F9 F11)";
+      return "--faults: unknown fault '" + f + "' (known: F1 F2 F3 F4 F5 F6 F9 F11)";
     if (std::find(out.begin(), out.end(), f) == out.end())
       out.push_back(f);
   }
@@ -149,12 +154,19 @@ int64_t uniform(std::mt19937_64& rng, int64_t lo, int64_t hi) {
   return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
 }
 
+/// Faults that take the Redis master away from (most of) the cluster: one at a time.
 bool redis_fault(const std::string& t) {
-  return t == "F3" || t == "F4";
+  return t == "F3" || t == "F4" || t == "F5";
 }
 
+/// Faults that take one node away: at least one other node stays untouched.
 bool node_fault(const std::string& t) {
-  return t == "F1" || t == "F2";
+  return t == "F1" || t == "F2" || t == "F5" || t == "F6";
+}
+
+/// Partitions (network namespaces only): one at a time, so a heal removes every cut.
+bool partition_fault(const std::string& t) {
+  return t == "F5" || t == "F6";
 }
 
 /// How long a fault of `type` is held (seeded).
@@ -167,12 +179,15 @@ int64_t hold_for(const std::string& type, std::mt19937_64& rng, const cluster_op
     return uniform(rng, 6000, 10000); // failover, then the old master restarts
   if (type == "F4")
     return c.down_after_ms + uniform(rng, 3000, 5000); // past down-after: a failover
-  return uniform(rng, 15000, 25000);                   // F9: overload window
+  if (partition_fault(type))
+    return uniform(rng, 30000, 60000); // HA-TEST-PLAN: heal after 30-60 s
+  return uniform(rng, 15000, 25000);   // F9: overload window
 }
 
 /// The seeded schedule. Named faults run one after another, in turn, with seeded gaps; F11
-/// draws a random mix of F1 F2 F3 F4 F9 with seeded holds, gaps and overlaps (at most one
-/// Redis fault and one fault per node at a time, and at least one node untouched).
+/// draws a random mix of F1 F2 F3 F4 F9 (and F5 F6 with `--network netns`) with seeded holds,
+/// gaps and overlaps (at most one Redis fault, one partition and one fault per node at a
+/// time, and at least one node untouched).
 std::vector<fault_event> plan_faults(const run_options& o, const cluster_options& c) {
   std::mt19937_64 rng(o.seed);
   std::vector<fault_event> plan;
@@ -180,6 +195,8 @@ std::vector<fault_event> plan_faults(const run_options& o, const cluster_options
   std::vector<std::string> pool = o.faults;
   if (mix) {
     pool = {"F1", "F2", "F3", "F4", "F9"};
+    if (o.network == "netns")
+      pool.insert(pool.end(), {"F5", "F6"});
     for (const auto& f : o.faults)
       if (f != "F11" && std::find(pool.begin(), pool.end(), f) == pool.end())
         pool.push_back(f);
@@ -188,6 +205,7 @@ std::vector<fault_event> plan_faults(const run_options& o, const cluster_options
   int64_t t = warmup;
   size_t turn = 0;
   int64_t redis_busy_until = 0;
+  int64_t partition_busy_until = 0;
   std::vector<int64_t> node_busy_until(static_cast<size_t>(c.nodes), 0);
   while (true) {
     fault_event f;
@@ -199,6 +217,8 @@ std::vector<fault_event> plan_faults(const run_options& o, const cluster_options
     int64_t at = t;
     if (redis_fault(f.type))
       at = std::max(at, redis_busy_until);
+    if (partition_fault(f.type))
+      at = std::max(at, partition_busy_until);
     if (f.target >= 0)
       at = std::max(at, node_busy_until[static_cast<size_t>(f.target)]);
     if (node_fault(f.type)) {
@@ -218,6 +238,8 @@ std::vector<fault_event> plan_faults(const run_options& o, const cluster_options
     // a replica and resyncs) before the next one.
     if (redis_fault(f.type))
       redis_busy_until = end + 12'000;
+    if (partition_fault(f.type))
+      partition_busy_until = end + 3000;
     if (f.target >= 0)
       node_busy_until[static_cast<size_t>(f.target)] = end + 3000;
     plan.push_back(f);
@@ -236,7 +258,7 @@ class redis_reader {
 public:
   explicit redis_reader(std::uint16_t port) : port_(port) {
     timeval tv{1, 0};
-    ctx_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+    ctx_ = redisConnectWithTimeout(test::host_of(port).c_str(), port, tv);
     if (ctx_ != nullptr && ctx_->err == 0)
       redisSetTimeout(ctx_, timeval{2, 0});
   }
@@ -294,9 +316,11 @@ bool final_status(const std::string& s) {
   return s == "completed" || s == "failed" || s == "suspended" || s == "cancelled";
 }
 
-/// Past this the run is hung: kill everything we started, by PID, and exit 3.
-void arm_watchdog(int64_t limit_ms, std::function<std::vector<pid_t>()> pids) {
-  std::thread([limit_ms, pids = std::move(pids)] {
+/// Past this the run is hung: kill everything we started, by PID, run `last` (the network
+/// namespaces' teardown) and exit 3.
+void arm_watchdog(int64_t limit_ms, std::function<std::vector<pid_t>()> pids,
+                  std::function<void()> last) {
+  std::thread([limit_ms, pids = std::move(pids), last = std::move(last)] {
     std::this_thread::sleep_for(std::chrono::milliseconds(limit_ms));
     std::cerr << "convoy chaos: the run overran its time limit (" << limit_ms / 1000
               << " s); killing what it started\n";
@@ -305,6 +329,9 @@ void arm_watchdog(int64_t limit_ms, std::function<std::vector<pid_t>()> pids) {
         ::kill(pid, SIGCONT);
         ::kill(pid, SIGKILL);
       }
+    std::this_thread::sleep_for(200ms); // let the killed processes leave their namespaces
+    if (last)
+      last();
     std::_Exit(3);
   }).detach();
 }
@@ -326,6 +353,8 @@ private:
   void heal(fault_event& f);
   void heal_all();
   std::vector<std::string> in_flight(int owner_node);
+  void cut_partition(fault_event& f);
+  void heal_partition(fault_event& f);
   void read_final();
   void probe_fencing();
   bool sleep_until_ms(int64_t t);
@@ -334,6 +363,8 @@ private:
   run_options opts_;
   cluster_options copts_;
   std::unique_ptr<test::temp_dir> dir_;
+  /// Declared before the sink and the cluster, so it is torn down after both have stopped.
+  std::unique_ptr<netns_fabric> fabric_;
   std::unique_ptr<sink> sink_;
   std::unique_ptr<cluster> cluster_;
   std::unique_ptr<client> client_;
@@ -385,6 +416,8 @@ void run::inject(fault_event& f) {
       cluster_->kill9_redis(f.redis_port);
     else
       cluster_->stop_redis(f.redis_port);
+  } else if (f.type == "F5" || f.type == "F6") {
+    cut_partition(f);
   } else if (f.type == "F9") {
     f.affected = in_flight(-1);
     client_->set_boost(overload_factor);
@@ -413,6 +446,8 @@ void run::heal(fault_event& f) {
     }
   } else if (f.type == "F4") {
     cluster_->continue_redis(f.redis_port);
+  } else if (f.type == "F5" || f.type == "F6") {
+    heal_partition(f);
   } else if (f.type == "F9") {
     // Overlapping overloads (F11) share one boost: it ends with the last of them.
     bool another = false;
@@ -428,6 +463,95 @@ void run::heal(fault_event& f) {
     h_.last_heal_ms = std::max(h_.last_heal_ms, f.healed_ms);
   }
   std::cerr << "chaos: " << f.healed_ms / 1000.0 << " s  heal   " << f.type << "\n";
+}
+
+/// The number after `key` in an INFO reply (`master_repl_offset:`, `cmdstat_fcall:calls=`),
+/// -1 when it is not there.
+int64_t info_number(const std::string& info, const std::string& key) {
+  auto at = info.find(key);
+  if (at == std::string::npos)
+    return -1;
+  at += key.size();
+  int64_t value = -1;
+  std::from_chars(info.data() + at, info.data() + info.size(), value);
+  return value;
+}
+
+/// Lines of `file` from byte `offset` on that contain `needle`.
+int64_t count_lines_from(const fs::path& file, size_t offset, const std::string& needle) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  std::ifstream in(file);
+  if (!ec && offset <= size) // a restarted node starts its log afresh
+    in.seekg(static_cast<std::streamoff>(offset));
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);)
+    n += line.find(needle) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+void run::cut_partition(fault_event& f) {
+  auto& nodes = cluster_->nodes();
+  const auto victim = nodes.at(static_cast<size_t>(f.target)).name;
+  std::vector<std::string> side_a{victim}, side_b;
+  for (const auto& n : nodes)
+    if (n.name != victim)
+      side_b.push_back(n.name);
+  if (f.type == "F5") {
+    // The master and one node on one side; the replicas, every Sentinel and the other nodes
+    // on the other: the majority promotes a replica while the old master may still take
+    // the cut-off node's writes.
+    if (!cluster_->wait_redis_settled(30s))
+      f.note = "the group was not whole within 30 s before this fault";
+    f.redis_port = cluster_->master_port();
+    const auto ports = cluster_->redis().redis_ports();
+    for (size_t i = 0; i < ports.size(); ++i)
+      (ports[i] == f.redis_port ? side_a : side_b).push_back("redis-" + std::to_string(i));
+    for (size_t i = 0; i < cluster_->redis().sentinel_ports().size(); ++i)
+      side_b.push_back("sentinel-" + std::to_string(i));
+    f.affected = in_flight(-1);
+    const auto repl = test::sentinel_group::command(f.redis_port, {"INFO", "replication"}, 1s);
+    const auto stats = test::sentinel_group::command(f.redis_port, {"INFO", "commandstats"}, 1s);
+    f.figures["old_master_repl_offset_at_cut"] = info_number(repl, "master_repl_offset:");
+    f.figures["old_master_fcalls_at_cut"] = std::max<int64_t>(0, info_number(stats, "cmdstat_fcall:calls="));
+  } else {
+    // F6: the nodes coordinate through the MessageBox only (no cluster link configured), so
+    // cutting one node off from the others must change nothing: no relocation, no duplicate.
+    f.affected = in_flight(f.target);
+  }
+  for (const auto& n : nodes) {
+    std::error_code ec;
+    auto size = fs::file_size(n.log, ec);
+    f.log_offsets.push_back(ec ? 0 : static_cast<size_t>(size));
+  }
+  f.at_ms = rel_ms();
+  fabric_->cut(side_a, side_b);
+  f.cut = fabric_->cuts();
+}
+
+void run::heal_partition(fault_event& f) {
+  if (f.type == "F5") {
+    // What the old master accepted while cut off (writes that the promotion discards).
+    const auto repl = test::sentinel_group::command(f.redis_port, {"INFO", "replication"}, 1s);
+    const auto stats = test::sentinel_group::command(f.redis_port, {"INFO", "commandstats"}, 1s);
+    const auto offset = info_number(repl, "master_repl_offset:");
+    const auto fcalls = std::max<int64_t>(0, info_number(stats, "cmdstat_fcall:calls="));
+    f.figures["minority_write_bytes"] =
+      offset >= 0 ? offset - f.figures["old_master_repl_offset_at_cut"] : -1;
+    f.figures["minority_fcalls"] = fcalls - f.figures["old_master_fcalls_at_cut"];
+  }
+  try {
+    fabric_->heal();
+  } catch (const std::exception& e) {
+    f.note = std::string("healing the partition failed: ") + e.what();
+  }
+  // Nodes the cluster supervisor declared dead while the cut lasted: for F5 the cut-off node
+  // (its lease lapsed on the new master: a true relocation); for F6 any is a false one.
+  auto& nodes = cluster_->nodes();
+  int64_t dead = 0;
+  for (size_t i = 0; i < nodes.size() && i < f.log_offsets.size(); ++i)
+    dead += count_lines_from(nodes[i].log, f.log_offsets[i], "is dead;");
+  f.figures["nodes_declared_dead"] = dead;
 }
 
 void run::heal_all() {
@@ -523,7 +647,7 @@ void run::sample_resources(std::uint16_t master) {
   }
   int64_t throttled = 0;
   for (auto& n : nodes) {
-    httplib::Client c("127.0.0.1", n.admin_port);
+    httplib::Client c(test::host_of(n.admin_port), n.admin_port);
     c.set_connection_timeout(0, 200'000);
     c.set_read_timeout(0, 500'000);
     auto res = c.Get("/metrics");
@@ -703,7 +827,20 @@ std::string seconds(const json& ms) {
 
 int run::execute() {
   dir_ = std::make_unique<test::temp_dir>();
-  sink_ = std::make_unique<sink>(dir_->path() / "sink.jsonl");
+  if (opts_.network == "netns") {
+    // Before any thread starts: the threads started later (sink, sampler, client) inherit the
+    // hub namespace.
+    try {
+      fabric_ = std::make_unique<netns_fabric>("cvy" + std::to_string(::getpid()));
+      fabric_->enter_hub();
+    } catch (const std::exception& e) {
+      std::cerr << "convoy chaos: " << e.what() << "\n";
+      return 3;
+    }
+    copts_.sink_host = netns_fabric::hub_address;
+    copts_.place = [this](const std::string& member) { return fabric_->member(member); };
+  }
+  sink_ = std::make_unique<sink>(dir_->path() / "sink.jsonl", copts_.sink_host);
   copts_.convoy_binary = convoy_binary();
   copts_.nodes = opts_.nodes;
   copts_.min_replicas_to_write = opts_.min_replicas_to_write;
@@ -723,7 +860,12 @@ int run::execute() {
               << dir_->path().string() << ")\n";
     return 3;
   }
-  arm_watchdog(opts_.duration_ms + opts_.settle_ms + 300'000, [this] { return cluster_->pids(); });
+  arm_watchdog(
+    opts_.duration_ms + opts_.settle_ms + 300'000, [this] { return cluster_->pids(); },
+    [this] {
+      if (fabric_)
+        fabric_->teardown();
+    });
   for (auto& n : cluster_->nodes())
     h_.node_logs.push_back(n.log.string());
   std::vector<std::uint16_t> ports;
@@ -845,6 +987,8 @@ int run::execute() {
             << " --rate " << opts_.rate << " --settle " << opts_.settle_text;
   if (opts_.min_replicas_to_write > 0)
     reproduce << " --min-replicas-to-write " << opts_.min_replicas_to_write;
+  if (opts_.network != "loopback")
+    reproduce << " --network " << opts_.network;
 
   const auto lost = checks["C1"]["lost"].get<int64_t>();
   const auto dups = checks["C3"]["duplicate_effects_after_dedupe"].get<int64_t>();
@@ -905,7 +1049,11 @@ int run::execute() {
                     {"heartbeat_ms", copts_.heartbeat_ms},
                     {"durability", "replicated (WAIT 1)"},
                     {"min_replicas_to_write", opts_.min_replicas_to_write},
-                    {"network", "loopback (no namespaces)"}}},
+                    {"network",
+                     opts_.network == "netns"
+                       ? "network namespaces: one per member on a bridge in 198.18.0.0/24, "
+                         "partitions by blackhole routes"
+                       : "loopback (no namespaces)"}}},
               {"workload", json{{"rate_per_s", opts_.rate},
                                 {"steps_per_instance", "5-50, seeded"},
                                 {"overload_factor_F9", overload_factor}}},
@@ -947,7 +1095,8 @@ int main(int argc, char** argv) {
     "run", "start 3 Redis + 3 Sentinels + N nodes on loopback, run the workload, inject faults,\n"
            "check C1-C7 and write a JSON report\n"
            "example: convoy chaos run --faults F1,F2,F3 --duration 120s --seed 7");
-  run_cmd->add_option("--faults", o.faults_text, "comma-separated: F1 F2 F3 F4 F9, or F11 (a seeded mix)")
+  run_cmd->add_option("--faults", o.faults_text,
+                      "comma-separated: F1 F2 F3 F4 F9 (F5 F6 with --network netns), or F11 (a seeded mix)")
     ->required();
   run_cmd->add_option("--duration", o.duration_text, "how long faults are injected: 90s, 30m, 1h (default 120s)");
   run_cmd->add_option("--seed", seed_text, "the seed of the schedule and the workload (default 1)");
@@ -962,6 +1111,11 @@ int main(int argc, char** argv) {
                       "Redis min-replicas-to-write on every data node (default 0: off)")
     ->check(CLI::Range(0, 2));
   run_cmd->add_flag("--keep", o.keep, "keep the run folder (logs, sink arrivals) even when it passes");
+  run_cmd
+    ->add_option("--network", o.network,
+                 "loopback (default) or netns: every member in a network namespace of its own\n"
+                 "(root only), which F5 and F6 need to cut partitions")
+    ->check(CLI::IsMember({"loopback", "netns"}));
   if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "run") {
     std::cerr << "convoy chaos: unknown command '" << argv[1] << "' (the command is: run)\n";
     return 2;
@@ -976,6 +1130,16 @@ int main(int argc, char** argv) {
   }
   if (auto err = parse_faults(o.faults_text, o.faults); !err.empty()) {
     std::cerr << "convoy chaos: " << err << "\n";
+    return 2;
+  }
+  for (const auto& f : o.faults)
+    if ((f == "F5" || f == "F6") && o.network != "netns") {
+      std::cerr << "convoy chaos: --faults " << f
+                << " cuts a partition, which needs --network netns (as root)\n";
+      return 2;
+    }
+  if (o.network == "netns" && ::geteuid() != 0) {
+    std::cerr << "convoy chaos: --network netns needs root (it creates network namespaces)\n";
     return 2;
   }
   auto d = parse_duration(o.duration_text);

@@ -1,5 +1,7 @@
 #include "workload.hpp"
 
+#include "convoy/test/placement.hpp"
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <openssl/sha.h>
@@ -45,7 +47,7 @@ struct sink::impl {
   std::ofstream log;
 };
 
-sink::sink(std::filesystem::path log) : impl_(std::make_unique<impl>()) {
+sink::sink(std::filesystem::path log, const std::string& host) : impl_(std::make_unique<impl>()) {
   impl_->log.open(log, std::ios::app);
   impl_->server.new_task_queue = [] { return new httplib::ThreadPool(8); };
   impl_->server.Post("/sink", [this](const httplib::Request& req, httplib::Response& res) {
@@ -68,9 +70,9 @@ sink::sink(std::filesystem::path log) : impl_(std::make_unique<impl>()) {
     res.status = 200;
     res.set_content("{\"ok\":true}", "application/json");
   });
-  int port = impl_->server.bind_to_any_port("127.0.0.1");
+  int port = impl_->server.bind_to_any_port(host);
   if (port <= 0)
-    throw std::runtime_error("the sink cannot listen on 127.0.0.1");
+    throw std::runtime_error("the sink cannot listen on " + host);
   port_ = static_cast<std::uint16_t>(port);
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
 }
@@ -175,7 +177,7 @@ void client::submit(int64_t op, std::mt19937_64& rng) {
     rec.node = static_cast<int>(node);
     rec.steps = steps;
     rec.instance = derived;
-    httplib::Client c("127.0.0.1", ports_[node]);
+    httplib::Client c(test::host_of(ports_[node]), ports_[node]);
     c.set_connection_timeout(1, 0);
     c.set_read_timeout(8, 0);
     c.set_write_timeout(2, 0);

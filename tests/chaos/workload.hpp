@@ -28,12 +28,13 @@ struct arrival {
 };
 
 /// The sink every chaos step reaches (through the nodes' `chaos-sink` HTTP send port): an
-/// HTTP server on loopback inside the chaos tool, which is never faulted. It logs every raw
+/// HTTP server inside the chaos tool, on `host` (loopback, or the hub's address in a
+/// `--network netns` run), which is never faulted. It logs every raw
 /// arrival (to memory and, one JSON line each, to `log`) before answering 200, so an effect
 /// the send port saw acknowledged is always counted.
 class sink {
 public:
-  sink(std::filesystem::path log);
+  explicit sink(std::filesystem::path log, const std::string& host = "127.0.0.1");
   ~sink();
 
   std::uint16_t port() const noexcept { return port_; }

@@ -141,21 +141,22 @@ std::string tail(const std::filesystem::path& file, size_t lines = 20) {
 } // namespace
 
 redis_server redis_server::start(const std::filesystem::path& dir,
-                                 std::vector<std::string> extra_args) {
-  return start_impl(dir, std::move(extra_args), 0);
+                                 std::vector<std::string> extra_args, placement where) {
+  return start_impl(dir, std::move(extra_args), 0, std::move(where));
 }
 
 redis_server redis_server::start_on_port(const std::filesystem::path& dir,
                                          std::uint16_t port,
-                                         std::vector<std::string> extra_args) {
+                                         std::vector<std::string> extra_args,
+                                         placement where) {
   if (port == 0)
     throw std::invalid_argument("convoy::test::redis_server::start_on_port: port 0");
-  return start_impl(dir, std::move(extra_args), port);
+  return start_impl(dir, std::move(extra_args), port, std::move(where));
 }
 
 redis_server redis_server::start_impl(const std::filesystem::path& dir,
                                       std::vector<std::string> extra_args,
-                                      std::uint16_t fixed_port) {
+                                      std::uint16_t fixed_port, placement where) {
   auto binary = find_on_path("redis-server");
   if (binary.empty())
     throw std::runtime_error("convoy::test::redis_server: redis-server not found on PATH "
@@ -167,15 +168,22 @@ redis_server redis_server::start_impl(const std::filesystem::path& dir,
   std::string failure;
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     redis_server srv;
+    srv.host_ = where.host;
     srv.port_ = fixed_port != 0 ? fixed_port : free_loopback_port();
+    register_host(srv.port_, srv.host_);
     const auto port = std::to_string(srv.port_);
     srv.log_file_ = abs_dir / ("redis-" + port + ".log");
     const auto out_file = abs_dir / ("redis-" + port + ".out");
-    std::vector<std::string> argv{binary.string(), "--bind",     srv.host_,
+    std::vector<std::string> argv = where.exec_prefix;
+    argv.insert(argv.end(), {binary.string(), "--bind",     srv.host_,
                                   "--port",        port,         "--dir",
                                   abs_dir.string(), "--save",    "",
                                   "--appendonly",  "no",         "--daemonize",
-                                  "no",            "--logfile",  srv.log_file_.string()};
+                                  "no",            "--logfile",  srv.log_file_.string()});
+    // Off loopback (a namespace of its own) Redis refuses clients without a password
+    // unless protected mode is off; the namespace is ours and reachable only from ours.
+    if (srv.host_ != "127.0.0.1")
+      argv.insert(argv.end(), {"--protected-mode", "no"});
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     srv.process_ = child_process::start(std::move(argv), {}, out_file.string());
     const bool up = wait_until(
@@ -212,13 +220,13 @@ std::string redis_server::command(std::initializer_list<std::string> args) const
 
 std::string redis_command(std::uint16_t port, std::initializer_list<std::string> args,
                           std::chrono::milliseconds timeout) {
-  return run("127.0.0.1", port, args, timeout);
+  return run(host_of(port), port, args, timeout);
 }
 
 std::vector<std::string>
 redis_commands(std::uint16_t port, std::initializer_list<std::vector<std::string>> commands,
                std::chrono::milliseconds timeout) {
-  const std::string host = "127.0.0.1";
+  const std::string host = host_of(port);
   std::vector<std::string> replies;
   auto ctx = connect(host, port, timeout);
   std::string broken;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "convoy/test/placement.hpp"
 #include "convoy/test/process.hpp"
 
 #include <chrono>
@@ -24,15 +25,17 @@ public:
   /// missing) and `extra_args` appended to the command line, and waits up to 10 s until it
   /// answers PING. Retries on a fresh port if the chosen one was taken in the meantime.
   /// Throws `std::runtime_error`, with the tail of its log, if it never answers.
+  /// `where` places it elsewhere than 127.0.0.1 (see placement.hpp).
   static redis_server start(const std::filesystem::path& dir,
-                            std::vector<std::string> extra_args = {});
+                            std::vector<std::string> extra_args = {}, placement where = {});
 
   /// Like `start`, but on the given `port` and without retrying elsewhere: for bringing a
   /// killed server back where its clients (and Sentinel) expect it, on the same `dir`.
   /// Throws `std::runtime_error`, with the tail of its log, if it never answers (e.g. the
   /// port is taken).
   static redis_server start_on_port(const std::filesystem::path& dir, std::uint16_t port,
-                                    std::vector<std::string> extra_args = {});
+                                    std::vector<std::string> extra_args = {},
+                                    placement where = {});
 
   redis_server(redis_server&&) noexcept = default;
 
@@ -46,7 +49,7 @@ public:
 
   // -- properties ------------------------------------------------------------
 
-  /// Always `127.0.0.1`.
+  /// `127.0.0.1` unless started with another placement.
   [[nodiscard]] const std::string& host() const noexcept {
     return host_;
   }
@@ -104,7 +107,7 @@ private:
   /// Shared by `start` (no `fixed_port`: free ports, retried) and `start_on_port`.
   static redis_server start_impl(const std::filesystem::path& dir,
                                  std::vector<std::string> extra_args,
-                                 std::uint16_t fixed_port);
+                                 std::uint16_t fixed_port, placement where);
 
   std::string host_ = "127.0.0.1";
   std::uint16_t port_ = 0;
@@ -112,7 +115,7 @@ private:
   child_process process_;
 };
 
-/// Runs one command against `127.0.0.1:port` over a fresh synchronous connection.
+/// Runs one command against `host_of(port):port` (127.0.0.1 unless placed elsewhere) over a fresh synchronous connection.
 ///
 /// Renders the reply like `redis_server::command` (errors, including a failed connection or
 /// a timeout, prefixed `ERR:`) and works for any server on loopback, Sentinels included.
@@ -120,7 +123,7 @@ private:
 std::string redis_command(std::uint16_t port, std::initializer_list<std::string> args,
                           std::chrono::milliseconds timeout = std::chrono::seconds{10});
 
-/// Runs `commands` in order over one connection to `127.0.0.1:port` and returns their
+/// Runs `commands` in order over one connection to `host_of(port):port` and returns their
 /// replies, rendered like `redis_command`.
 ///
 /// Needed where the connection matters: `WAIT` only counts the writes of its own

@@ -133,12 +133,15 @@ sentinel_group sentinel_group::start(const fs::path& dir, options opts) {
   const auto root = fs::absolute(dir);
 
   auto node_dir = root / "node-0";
-  group.nodes_.push_back({node_dir, redis_server::start(node_dir, group.data_node_args())});
+  auto where = group.place("redis-0");
+  group.nodes_.push_back(
+    {node_dir, redis_server::start(node_dir, group.data_node_args(), where), where});
   const auto master = group.nodes_.front().server.port();
   for (int i = 1; i <= group.opts_.replicas; ++i) {
     node_dir = root / ("node-" + std::to_string(i));
+    where = group.place("redis-" + std::to_string(i));
     group.nodes_.push_back(
-      {node_dir, redis_server::start(node_dir, group.data_node_args(master))});
+      {node_dir, redis_server::start(node_dir, group.data_node_args(master), where), where});
   }
 
   auto link_status = [](const redis_server& node) {
@@ -154,7 +157,7 @@ sentinel_group sentinel_group::start(const fs::path& dir, options opts) {
     },
     15s, 50ms);
   if (!linked) {
-    std::string report = "replicas of 127.0.0.1:" + std::to_string(master)
+    std::string report = "replicas of " + address_of(master)
                          + " did not all report master_link_status:up within 15 s\n";
     for (size_t i = 1; i < group.nodes_.size(); ++i) {
       const auto& node = group.nodes_[i].server;
@@ -165,7 +168,8 @@ sentinel_group sentinel_group::start(const fs::path& dir, options opts) {
   }
 
   for (int i = 0; i < group.opts_.sentinels; ++i)
-    group.start_sentinel(root / ("sentinel-" + std::to_string(i)), master);
+    group.start_sentinel(root / ("sentinel-" + std::to_string(i)), master,
+                         group.place("sentinel-" + std::to_string(i)));
 
   const auto& name = group.opts_.master_name;
   auto settled = [&](const sentinel& sen, std::string* why) {
@@ -178,7 +182,7 @@ sentinel_group sentinel_group::start(const fs::path& dir, options opts) {
                     && fields["num-other-sentinels"]
                          == std::to_string(group.opts_.sentinels - 1);
     if (why != nullptr)
-      *why = "sentinel 127.0.0.1:" + std::to_string(sen.port) + ": master "
+      *why = "sentinel " + address_of(sen.port) + ": master "
              + std::string{addr == "(nil)" ? "(nil)" : addr.substr(addr.find('\n') + 1)}
              + ", flags " + fields["flags"] + ", num-slaves " + fields["num-slaves"]
              + ", num-other-sentinels " + fields["num-other-sentinels"] + '\n';
@@ -193,8 +197,8 @@ sentinel_group sentinel_group::start(const fs::path& dir, options opts) {
     },
     20s, 50ms);
   if (!agreed) {
-    std::string report = "Sentinels did not agree within 20 s on master 127.0.0.1:"
-                         + std::to_string(master) + " with "
+    std::string report = "Sentinels did not agree within 20 s on master "
+                         + address_of(master) + " with "
                          + std::to_string(group.opts_.replicas) + " replicas and "
                          + std::to_string(group.opts_.sentinels - 1)
                          + " other Sentinels each\n";
@@ -231,7 +235,7 @@ std::uint16_t sentinel_group::master_port() const {
       sen.port, {"SENTINEL", "get-master-addr-by-name", opts_.master_name}, 1s);
     if (auto port = master_addr_port(reply))
       return *port;
-    answers += "\n  127.0.0.1:" + std::to_string(sen.port) + ": " + reply;
+    answers += "\n  " + address_of(sen.port) + ": " + reply;
   }
   fail("no Sentinel named the master" + answers);
 }
@@ -239,7 +243,7 @@ std::uint16_t sentinel_group::master_port() const {
 std::vector<std::string> sentinel_group::sentinel_addresses() const {
   std::vector<std::string> result;
   for (const auto& sen : sentinels_)
-    result.push_back("127.0.0.1:" + std::to_string(sen.port));
+    result.push_back(address_of(sen.port));
   return result;
 }
 
@@ -284,7 +288,7 @@ void sentinel_group::restart(std::uint16_t port) {
     if (node.server.running())
       throw std::logic_error("convoy::test::sentinel_group::restart: the node on port "
                              + std::to_string(port) + " is still running");
-    node.server = redis_server::start_on_port(node.dir, port, data_node_args());
+    node.server = redis_server::start_on_port(node.dir, port, data_node_args(), node.where);
     return;
   }
   throw std::out_of_range("convoy::test::sentinel_group: no data node on port "
@@ -357,7 +361,7 @@ std::vector<std::string> sentinel_group::data_node_args(std::uint16_t replica_of
   }
   if (replica_of != 0) {
     args.emplace_back("--replicaof");
-    args.emplace_back("127.0.0.1");
+    args.push_back(host_of(replica_of));
     args.push_back(std::to_string(replica_of));
   }
   args.insert(args.end(), opts_.extra_redis_args.begin(), opts_.extra_redis_args.end());
@@ -378,7 +382,12 @@ std::optional<std::uint16_t> sentinel_group::agreed_master() const {
   return result;
 }
 
-void sentinel_group::start_sentinel(const fs::path& dir, std::uint16_t master_port) {
+placement sentinel_group::place(const std::string& member) const {
+  return opts_.place ? opts_.place(member) : placement{};
+}
+
+void sentinel_group::start_sentinel(const fs::path& dir, std::uint16_t master_port,
+                                    const placement& where) {
   fs::create_directories(dir);
   const auto conf = dir / "sentinel.conf";
   const auto log = dir / "sentinel.log";
@@ -388,16 +397,19 @@ void sentinel_group::start_sentinel(const fs::path& dir, std::uint16_t master_po
   std::string failure;
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     sentinel sen{dir, free_loopback_port(), {}};
+    register_host(sen.port, where.host);
     {
       // Written fresh on every attempt: Sentinel rewrites the file (its id, the replicas
       // and Sentinels it found), so each Sentinel needs a writable file of its own.
       std::ofstream file{conf, std::ios::trunc};
       file << "port " << sen.port << '\n'
-           << "bind 127.0.0.1\n"
+           << "bind " << where.host << '\n'
+           // Off loopback (a namespace of our own) Sentinel would refuse unauthenticated peers.
+           << (where.host != "127.0.0.1" ? "protected-mode no\n" : "")
            << "daemonize no\n"
            << "dir " << quoted(dir.string()) << '\n'
            << "logfile " << quoted(log.string()) << '\n'
-           << "sentinel monitor " << name << " 127.0.0.1 " << master_port << ' '
+           << "sentinel monitor " << name << ' ' << host_of(master_port) << ' ' << master_port << ' '
            << opts_.quorum << '\n'
            << "sentinel down-after-milliseconds " << name << ' ' << opts_.down_after_ms
            << '\n'
@@ -406,7 +418,9 @@ void sentinel_group::start_sentinel(const fs::path& dir, std::uint16_t master_po
       if (!file.flush())
         fail("cannot write " + conf.string());
     }
-    sen.process = child_process::start({"redis-sentinel", conf.string()}, {}, out.string());
+    auto argv = where.exec_prefix;
+    argv.insert(argv.end(), {"redis-sentinel", conf.string()});
+    sen.process = child_process::start(std::move(argv), {}, out.string());
     const bool up = wait_until(
       [&sen] {
         return !sen.process.running() || redis_command(sen.port, {"PING"}, 200ms) == "PONG";

@@ -1,11 +1,13 @@
 #pragma once
 
+#include "convoy/test/placement.hpp"
 #include "convoy/test/process.hpp"
 #include "convoy/test/redis_server.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -51,6 +53,10 @@ public:
 
     /// Appended to every data node's command line (after ours, so they win).
     std::vector<std::string> extra_redis_args;
+
+    /// Where each member runs ("redis-0" is the initial master, "redis-1"..., "sentinel-0"...);
+    /// unset: all on 127.0.0.1 in our own network namespace (see placement.hpp).
+    std::function<placement(const std::string& member)> place;
   };
 
   // -- constructors, destructors, and assignment operators -------------------
@@ -91,7 +97,7 @@ public:
   /// Throws `std::runtime_error` if no Sentinel answers.
   [[nodiscard]] std::uint16_t master_port() const;
 
-  /// Every Sentinel as `127.0.0.1:PORT`, in start order.
+  /// Every Sentinel as `HOST:PORT` (`127.0.0.1:PORT` unless placed elsewhere), in start order.
   [[nodiscard]] std::vector<std::string> sentinel_addresses() const;
 
   /// Every Sentinel's port, in start order.
@@ -133,12 +139,12 @@ public:
 
   // -- assertion helpers -----------------------------------------------------
 
-  /// Runs one command on `127.0.0.1:port` (a data node or a Sentinel) and renders the
+  /// Runs one command on `host_of(port):port` (a data node or a Sentinel) and renders the
   /// reply as text, exactly like `redis_server::command`.
   static std::string command(std::uint16_t port, std::initializer_list<std::string> args,
                              std::chrono::milliseconds timeout = std::chrono::seconds{10});
 
-  /// Runs `commands` in order over one connection to `127.0.0.1:port`, like
+  /// Runs `commands` in order over one connection to `host_of(port):port`, like
   /// `redis_commands`. Use it for `SET` + `WAIT`: `WAIT` only counts its own
   /// connection's writes, so through `command` it would return at once.
   static std::vector<std::string>
@@ -149,6 +155,7 @@ private:
   struct data_node {
     std::filesystem::path dir;
     redis_server server;
+    placement where;
   };
 
   struct sentinel {
@@ -167,7 +174,11 @@ private:
   /// disagrees.
   [[nodiscard]] std::optional<std::uint16_t> agreed_master() const;
 
-  void start_sentinel(const std::filesystem::path& dir, std::uint16_t master_port);
+  void start_sentinel(const std::filesystem::path& dir, std::uint16_t master_port,
+                      const placement& where);
+
+  /// `opts_.place(member)`, or the default placement when it is unset.
+  [[nodiscard]] placement place(const std::string& member) const;
 
   options opts_;
   std::vector<data_node> nodes_;
