@@ -331,6 +331,37 @@ BOOST_AUTO_TEST_CASE(an_old_master_restarted_empty_is_not_trusted) {
   BOOST_TEST(test::redis_command(port, {"EXISTS", "convoy:inst:load-0"}) == "0");
 }
 
+BOOST_AUTO_TEST_CASE(a_frozen_master_is_left_for_the_promoted_one_while_it_is_still_frozen) {
+  // A master that stops answering without closing its sockets (SIGSTOP here; a network
+  // partition does the same, see convoy chaos F5) must not hold the MessageBox: once a reply
+  // is overdue by the stall timeout its connections are dropped, the Sentinels are asked
+  // again and the writes go to the promoted replica, while the old master is still frozen.
+  test::temp_dir dir;
+  auto group = test::sentinel_group::start(dir.path());
+  persistence::message_box box(box_config(group, persistence::durability::replicated));
+  BOOST_TEST_REQUIRE(box.prepare({"receive", "processing", "send"}).empty());
+  persistence_load load(box, 8);
+  const auto old_master = group.master_port();
+  const auto pid = group.node_on_port(old_master).pid();
+  struct thaw_at_exit {
+    pid_t pid;
+    ~thaw_at_exit() { ::kill(pid, SIGCONT); }
+  } thaw{pid};
+  load.run(3s, 1s, [&] {
+    ::kill(pid, SIGSTOP);
+    load.mark_kill();
+  });
+  const bool still_frozen = group.node_on_port(old_master).running();
+  BOOST_TEST_MESSAGE("frozen master: first point written after the freeze acknowledged after "
+                       << (load.first_ack_after_kill() ? ms(*load.first_ack_after_kill()) : -1)
+                       << " ms; " << load.acks() << " acknowledged in all");
+  BOOST_TEST(still_frozen);
+  BOOST_TEST_REQUIRE(load.first_ack_after_kill().has_value()); // it left the frozen master
+  BOOST_TEST(group.master_port() != old_master);
+  BOOST_TEST(load.refused() == 0);
+  BOOST_TEST(load.lost(box) == 0); // replicated: nothing acknowledged by the frozen one alone
+}
+
 BOOST_AUTO_TEST_CASE(a_node_follows_a_master_failover_without_restart_and_finishes_every_instance) {
   test::temp_dir dir;
   auto group = test::sentinel_group::start(dir.path());

@@ -6,6 +6,9 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <memory>
 #include <string_view>
@@ -268,6 +271,35 @@ void redis_loop::post(std::function<void()> fn) {
 
 // -- redis_connection -------------------------------------------------------------------------
 
+namespace {
+
+/// How long `argv` may legitimately wait on the server before answering: the BLOCK of an
+/// XREADGROUP / XREAD, the timeout of a WAIT (0: none of those).
+std::chrono::milliseconds own_blocking_time(const std::vector<std::string>& argv) {
+  auto is = [](const std::string& a, std::string_view word) {
+    return a.size() == word.size()
+           && std::equal(a.begin(), a.end(), word.begin(), [](char x, char y) {
+                return std::toupper(static_cast<unsigned char>(x)) == y;
+              });
+  };
+  auto number = [](const std::string& text) {
+    long long v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    return ec == std::errc{} && end == text.data() + text.size() && v > 0 ? v : 0LL;
+  };
+  if (argv.empty())
+    return {};
+  if (is(argv[0], "WAIT") && argv.size() >= 3)
+    return std::chrono::milliseconds(number(argv[2]));
+  if (is(argv[0], "XREADGROUP") || is(argv[0], "XREAD"))
+    for (size_t i = 1; i + 1 < argv.size(); ++i)
+      if (is(argv[i], "BLOCK"))
+        return std::chrono::milliseconds(number(argv[i + 1]));
+  return {};
+}
+
+} // namespace
+
 /// Loop-thread state of one connection. `ac->data` points here.
 struct redis_connection::state {
   redis_loop::impl* loop = nullptr;
@@ -277,28 +309,56 @@ struct redis_connection::state {
   /// While AUTH is out, commands wait here: pipelined behind a failing AUTH they would run
   /// as the default user.
   bool authenticating = false;
+  /// When each command written on `ac` must have its reply, oldest first (Redis answers in
+  /// order); `stall_check` looks at the oldest every 250 ms.
+  std::deque<std::chrono::steady_clock::time_point> deadlines;
+  event* stall_check = nullptr;
   std::deque<std::pair<std::vector<std::string>, callback>> held;
   std::vector<std::vector<std::string>> handshake;
   std::function<void(std::vector<redis_value>, const redis_endpoint&)> on_handshake;
 
+  // Both only forget `ac` when it is still the current one: a connection dropped by the stall
+  // check may report its end after a callback has opened the next one.
   static void on_connect(const redisAsyncContext* ac, int status) {
     auto st = static_cast<state*>(ac->data);
-    if (status != REDIS_OK) {
+    if (status != REDIS_OK && st->ac == ac) {
       st->last_error = ac->errstr;
       st->ac = nullptr; // hiredis frees the context after this callback
+      st->deadlines.clear();
     }
   }
 
   static void on_disconnect(const redisAsyncContext* ac, int) {
     auto st = static_cast<state*>(ac->data);
+    if (st->ac != ac)
+      return;
     if (ac->err)
       st->last_error = ac->errstr;
     st->ac = nullptr;
+    st->deadlines.clear();
+  }
+
+  /// The stall check (see `redis_endpoint::stall_timeout`): drops a connection whose oldest
+  /// command is overdue. redisAsyncFree fails every pending callback as a lost connection.
+  static void on_stall_check(evutil_socket_t, short, void* arg) {
+    auto st = static_cast<state*>(arg);
+    if (st->ac == nullptr || st->deadlines.empty()
+        || std::chrono::steady_clock::now() < st->deadlines.front())
+      return;
+    st->last_error = "no reply within " + std::to_string(st->endpoint.stall_timeout.count())
+                     + " ms; the connection was dropped";
+    auto ac = std::exchange(st->ac, nullptr);
+    st->deadlines.clear();
+    st->authenticating = false;
+    redisAsyncFree(ac);
   }
 
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
     std::unique_ptr<callback> cb(static_cast<callback*>(privdata));
     if (reply != nullptr) {
+      auto& deadlines = static_cast<state*>(ac->data)->deadlines;
+      if (!deadlines.empty())
+        deadlines.pop_front();
       auto value = internal::to_value(static_cast<redisReply*>(reply));
       // A demoted master answers writes with READONLY: leave it, so the next command asks
       // the Sentinels again. (Sentinel also drops clients when it reconfigures a server.)
@@ -345,6 +405,12 @@ struct redis_connection::state {
     redisLibeventAttach(ac, loop->base);
     redisAsyncSetConnectCallback(ac, &state::on_connect);
     redisAsyncSetDisconnectCallback(ac, &state::on_disconnect);
+    deadlines.clear();
+    if (stall_check == nullptr) {
+      stall_check = event_new(loop->base, -1, EV_PERSIST, &state::on_stall_check, this);
+      timeval every{0, 250000};
+      event_add(stall_check, &every);
+    }
     if (!endpoint.password.empty()) {
       std::vector<std::string> argv{"AUTH"};
       if (!endpoint.user.empty())
@@ -410,9 +476,12 @@ struct redis_connection::state {
       lengths.push_back(a.size());
     }
     auto cb = new callback(std::move(done));
+    deadlines.push_back(std::chrono::steady_clock::now() + endpoint.stall_timeout
+                        + own_blocking_time(argv));
     if (redisAsyncCommandArgv(ac, &state::on_reply, cb, static_cast<int>(args.size()),
                               args.data(), lengths.data())
         != REDIS_OK) {
+      deadlines.pop_back();
       std::unique_ptr<callback> owned(cb);
       (*owned)(redis_value::error(std::string(connection_error_prefix) + "cannot send to "
                                   + endpoint.address()));
@@ -429,6 +498,8 @@ redis_connection::redis_connection(redis_loop& loop, redis_endpoint endpoint)
 redis_connection::~redis_connection() {
   std::promise<void> closed;
   loop_.post([st = state_, &closed] {
+    if (st->stall_check != nullptr)
+      event_free(std::exchange(st->stall_check, nullptr));
     if (st->ac != nullptr) {
       auto ac = std::exchange(st->ac, nullptr);
       redisAsyncFree(ac); // fails pending callbacks with a lost connection

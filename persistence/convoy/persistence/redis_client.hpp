@@ -23,6 +23,13 @@ struct redis_endpoint {
   /// Sentinels ("host:port" each) on every (re)connect, and its ROLE is checked before use.
   std::vector<std::string> sentinels;
   std::string master_name = "convoy";
+  /// A connection whose oldest command has had no reply for this long, beyond the command's
+  /// own blocking time (XREADGROUP BLOCK, WAIT), is dropped: its commands fail as connection
+  /// errors (outcome unknown) and the next one connects again (through the Sentinels, so to
+  /// the promoted master). A server that stops answering without closing its sockets — frozen,
+  /// or cut off by a network partition — would otherwise hold the connection until the
+  /// kernel gives up on it, many minutes later.
+  std::chrono::milliseconds stall_timeout{5000};
 
   std::string address() const {
     if (sentinels.empty())
