@@ -254,10 +254,11 @@ json run_checkers(const run_history& h, const check_limits& limits) {
       rejected += count_in_file(log, "fenced, a newer owner holds it");
       stale_epoch_errors += count_in_file(log, "CONVOY_STALE_EPOCH");
     }
-    int64_t forks = 0, conflicts = 0, undecodable = 0;
+    int64_t forks = 0, conflicts = 0, undecodable = 0, conflicts_across_failover = 0;
     json examples = json::array();
     for (const auto& [id, t] : h.instances) {
       conflicts += t.epoch_owner_conflicts;
+      conflicts_across_failover += t.epoch_owner_conflicts_across_failover;
       if (t.epoch_owner_conflicts > 0)
         add_example(examples, id + ": one epoch held by two owners");
       if (!t.found)
@@ -298,6 +299,8 @@ json run_checkers(const run_history& h, const check_limits& limits) {
                      {"journal_entries_written_twice", forks},
                      {"journal_entries_undecodable", undecodable},
                      {"two_owners_one_epoch", conflicts},
+                     {"two_owners_one_epoch_across_failover_unacknowledged",
+                      conflicts_across_failover},
                      {"claims_logged", logged.claims},
                      {"two_owners_one_epoch_in_logs", logged.conflicts},
                      {"fencing_probe",

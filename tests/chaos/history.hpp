@@ -31,8 +31,13 @@ struct instance_track {
   int regressions = 0;                 ///< seq or steps went down on the same master
   int regressions_across_failover = 0; ///< went down between two masters (unacknowledged)
   std::string first_regression;        ///< e.g. "seq 12 -> 11 on :40123", for the report
-  std::map<int64_t, std::string> owner_by_epoch;
-  int epoch_owner_conflicts = 0; ///< one epoch seen with two owners
+  /// epoch -> (owner, master generation: how many master changes the sampler had seen)
+  std::map<int64_t, std::pair<std::string, size_t>> owner_by_epoch;
+  int epoch_owner_conflicts = 0; ///< one epoch seen with two owners under one master
+  /// One epoch with two owners on two masters: a claim the old master took (cut off or
+  /// frozen) that the failover discarded. Never acknowledged to its node (a claim waits for
+  /// the replicas), so not a double grant; the node logs (C4) show acknowledged claims only.
+  int epoch_owner_conflicts_across_failover = 0;
   // -- the final MessageBox ----------------------------------------------------------------------
   bool found = false;
   std::string final_status;

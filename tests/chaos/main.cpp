@@ -347,7 +347,9 @@ public:
 
 private:
   void sample_loop();
-  void sample_instances(redis_reader& r, std::uint16_t master);
+  /// `generation`: how many master changes the sampler has seen (a record read on an earlier
+  /// master may hold writes that the failover discarded).
+  void sample_instances(redis_reader& r, std::uint16_t master, size_t generation);
   void sample_resources(std::uint16_t master);
   void inject(fault_event& f);
   void heal(fault_event& f);
@@ -560,7 +562,7 @@ void run::heal_all() {
   active_.clear();
 }
 
-void run::sample_instances(redis_reader& r, std::uint16_t master) {
+void run::sample_instances(redis_reader& r, std::uint16_t master, size_t generation) {
   // New instances from the client's history, then one pipelined HMGET per unfinished one.
   auto ops = client_->history();
   std::vector<std::string> ids;
@@ -610,9 +612,13 @@ void run::sample_instances(redis_reader& r, std::uint16_t master) {
       }
     }
     if (epoch > 0 && !owner.empty()) {
-      auto [it, fresh] = t.owner_by_epoch.emplace(epoch, owner);
-      if (!fresh && it->second != owner)
-        ++t.epoch_owner_conflicts;
+      auto [it, fresh] = t.owner_by_epoch.emplace(epoch, std::pair{owner, generation});
+      if (!fresh && it->second.first != owner) {
+        if (it->second.second == generation)
+          ++t.epoch_owner_conflicts;
+        else
+          ++t.epoch_owner_conflicts_across_failover;
+      }
     }
     t.seq = seq;
     t.steps = steps;
@@ -673,6 +679,7 @@ void run::sample_resources(std::uint16_t master) {
 
 void run::sample_loop() {
   std::uint16_t last_master = 0;
+  size_t generation = 0;
   int64_t last_resources = -10'000;
   while (!stop_sampler_) {
     auto master = cluster_->master_port();
@@ -680,13 +687,14 @@ void run::sample_loop() {
       if (last_master != 0) {
         std::lock_guard<std::mutex> guard(mutex_);
         h_.master_changes.emplace_back(rel_ms(), master);
+        ++generation;
       }
       last_master = master;
     }
     if (master != 0) {
       redis_reader r(master);
       if (r.ok())
-        sample_instances(r, master);
+        sample_instances(r, master, generation);
       if (rel_ms() - last_resources >= 1000) {
         last_resources = rel_ms();
         sample_resources(master);
