@@ -479,17 +479,21 @@ int64_t info_number(const std::string& info, const std::string& key) {
   return value;
 }
 
-/// Lines of `file` from byte `offset` on that contain `needle`.
-int64_t count_lines_from(const fs::path& file, size_t offset, const std::string& needle) {
+/// The nodes a cluster supervisor declared dead in `file` from byte `offset` on (its log line
+/// "cluster supervisor: node X is dead; ..." comes once per host with pending messages).
+void dead_nodes_from(const fs::path& file, size_t offset, std::set<std::string>& out) {
+  static const std::string prefix = "cluster supervisor: node ";
   std::error_code ec;
   const auto size = fs::file_size(file, ec);
   std::ifstream in(file);
   if (!ec && offset <= size) // a restarted node starts its log afresh
     in.seekg(static_cast<std::streamoff>(offset));
-  int64_t n = 0;
-  for (std::string line; std::getline(in, line);)
-    n += line.find(needle) != std::string::npos ? 1 : 0;
-  return n;
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find(prefix);
+    const auto end = at == std::string::npos ? at : line.find(" is dead;", at);
+    if (end != std::string::npos)
+      out.insert(line.substr(at + prefix.size(), end - at - prefix.size()));
+  }
 }
 
 void run::cut_partition(fault_event& f) {
@@ -550,10 +554,10 @@ void run::heal_partition(fault_event& f) {
   // Nodes the cluster supervisor declared dead while the cut lasted: for F5 the cut-off node
   // (its lease lapsed on the new master: a true relocation); for F6 any is a false one.
   auto& nodes = cluster_->nodes();
-  int64_t dead = 0;
+  std::set<std::string> dead;
   for (size_t i = 0; i < nodes.size() && i < f.log_offsets.size(); ++i)
-    dead += count_lines_from(nodes[i].log, f.log_offsets[i], "is dead;");
-  f.figures["nodes_declared_dead"] = dead;
+    dead_nodes_from(nodes[i].log, f.log_offsets[i], dead);
+  f.figures["nodes_declared_dead"] = static_cast<int64_t>(dead.size());
 }
 
 void run::heal_all() {
