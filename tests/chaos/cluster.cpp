@@ -108,7 +108,8 @@ void cluster::write_config(size_t i) {
       << n.http_port
       << "\"\npath = \"/chaos\"\nmessage_type = \"chaos-start\"\nthreads = 4\n"
       << "max_in_flight = 32\nrequest_timeout_ms = 5000\n\n"
-      << "[send_ports.chaos-sink]\ntype = \"http\"\nurl = \"http://" << opts_.sink_host << ":" << opts_.sink_port
+      << "[send_ports.chaos-sink]\ntype = \"http\"\nurl = \"http://" << opts_.sink_host << ":"
+      << opts_.sink_port
       << "/sink\"\nmethod = \"POST\"\ntimeout_ms = 5000\n"
       << "retry = { max_attempts = 30, initial_backoff_ms = 200, max_backoff_ms = 2000, "
          "multiplier = 2.0 }\n";
@@ -119,9 +120,9 @@ void cluster::write_config(size_t i) {
 void cluster::start_node(size_t i) {
   std::lock_guard<std::mutex> guard(mutex_);
   auto& n = nodes_.at(i);
-  auto argv = n.where.exec_prefix;
-  argv.insert(argv.end(), {opts_.convoy_binary, "node", "--config", n.config.string()});
-  n.process = test::child_process::start(std::move(argv), {}, n.log.string());
+  n.process = test::child_process::start(
+    n.where.command({opts_.convoy_binary, "node", "--config", n.config.string()}), {},
+    n.log.string());
   n.stopped = false;
   ++n.starts;
 }

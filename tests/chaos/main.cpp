@@ -496,6 +496,14 @@ void dead_nodes_from(const fs::path& file, size_t offset, std::set<std::string>&
   }
 }
 
+/// What a Redis server has written and how many FCALLs it ran (F5's minority figures).
+std::pair<int64_t, int64_t> write_counters(std::uint16_t port) {
+  const auto repl = test::sentinel_group::command(port, {"INFO", "replication"}, 1s);
+  const auto stats = test::sentinel_group::command(port, {"INFO", "commandstats"}, 1s);
+  return {info_number(repl, "master_repl_offset:"),
+          std::max<int64_t>(0, info_number(stats, "cmdstat_fcall:calls="))};
+}
+
 void run::cut_partition(fault_event& f) {
   auto& nodes = cluster_->nodes();
   const auto victim = nodes.at(static_cast<size_t>(f.target)).name;
@@ -516,10 +524,9 @@ void run::cut_partition(fault_event& f) {
     for (size_t i = 0; i < cluster_->redis().sentinel_ports().size(); ++i)
       side_b.push_back("sentinel-" + std::to_string(i));
     f.affected = in_flight(-1);
-    const auto repl = test::sentinel_group::command(f.redis_port, {"INFO", "replication"}, 1s);
-    const auto stats = test::sentinel_group::command(f.redis_port, {"INFO", "commandstats"}, 1s);
-    f.figures["old_master_repl_offset_at_cut"] = info_number(repl, "master_repl_offset:");
-    f.figures["old_master_fcalls_at_cut"] = std::max<int64_t>(0, info_number(stats, "cmdstat_fcall:calls="));
+    const auto [offset, fcalls] = write_counters(f.redis_port);
+    f.figures["old_master_repl_offset_at_cut"] = offset;
+    f.figures["old_master_fcalls_at_cut"] = fcalls;
   } else {
     // F6: the nodes coordinate through the MessageBox only (no cluster link configured), so
     // cutting one node off from the others must change nothing: no relocation, no duplicate.
@@ -538,10 +545,7 @@ void run::cut_partition(fault_event& f) {
 void run::heal_partition(fault_event& f) {
   if (f.type == "F5") {
     // What the old master accepted while cut off (writes that the promotion discards).
-    const auto repl = test::sentinel_group::command(f.redis_port, {"INFO", "replication"}, 1s);
-    const auto stats = test::sentinel_group::command(f.redis_port, {"INFO", "commandstats"}, 1s);
-    const auto offset = info_number(repl, "master_repl_offset:");
-    const auto fcalls = std::max<int64_t>(0, info_number(stats, "cmdstat_fcall:calls="));
+    const auto [offset, fcalls] = write_counters(f.redis_port);
     f.figures["minority_write_bytes"] =
       offset >= 0 ? offset - f.figures["old_master_repl_offset_at_cut"] : -1;
     f.figures["minority_fcalls"] = fcalls - f.figures["old_master_fcalls_at_cut"];

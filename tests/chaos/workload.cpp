@@ -47,7 +47,8 @@ struct sink::impl {
   std::ofstream log;
 };
 
-sink::sink(std::filesystem::path log, const std::string& host) : impl_(std::make_unique<impl>()) {
+sink::sink(std::filesystem::path log, const std::string& host)
+  : impl_(std::make_unique<impl>()) {
   impl_->log.open(log, std::ios::app);
   impl_->server.new_task_queue = [] { return new httplib::ThreadPool(8); };
   impl_->server.Post("/sink", [this](const httplib::Request& req, httplib::Response& res) {

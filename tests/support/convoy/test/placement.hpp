@@ -15,6 +15,15 @@ namespace convoy::test {
 struct placement {
   std::string host = "127.0.0.1";
   std::vector<std::string> exec_prefix;
+
+  /// On 127.0.0.1 in our own namespace (Redis' protected mode is fine there).
+  [[nodiscard]] bool loopback() const { return host == "127.0.0.1"; }
+
+  /// `argv` as it runs here: behind `exec_prefix`.
+  [[nodiscard]] std::vector<std::string> command(std::vector<std::string> argv) const {
+    argv.insert(argv.begin(), exec_prefix.begin(), exec_prefix.end());
+    return argv;
+  }
 };
 
 /// Records that the server listening on `port` is reached at `host` (process-wide: ports are

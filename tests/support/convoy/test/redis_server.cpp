@@ -174,18 +174,17 @@ redis_server redis_server::start_impl(const std::filesystem::path& dir,
     const auto port = std::to_string(srv.port_);
     srv.log_file_ = abs_dir / ("redis-" + port + ".log");
     const auto out_file = abs_dir / ("redis-" + port + ".out");
-    std::vector<std::string> argv = where.exec_prefix;
-    argv.insert(argv.end(), {binary.string(), "--bind",     srv.host_,
+    std::vector<std::string> argv{binary.string(), "--bind",     srv.host_,
                                   "--port",        port,         "--dir",
                                   abs_dir.string(), "--save",    "",
                                   "--appendonly",  "no",         "--daemonize",
-                                  "no",            "--logfile",  srv.log_file_.string()});
+                                  "no",            "--logfile",  srv.log_file_.string()};
     // Off loopback (a namespace of its own) Redis refuses clients without a password
     // unless protected mode is off; the namespace is ours and reachable only from ours.
-    if (srv.host_ != "127.0.0.1")
+    if (!where.loopback())
       argv.insert(argv.end(), {"--protected-mode", "no"});
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    srv.process_ = child_process::start(std::move(argv), {}, out_file.string());
+    srv.process_ = child_process::start(where.command(std::move(argv)), {}, out_file.string());
     const bool up = wait_until(
       [&srv] {
         return !srv.process_.running()

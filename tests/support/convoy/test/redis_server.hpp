@@ -115,7 +115,8 @@ private:
   child_process process_;
 };
 
-/// Runs one command against `host_of(port):port` (127.0.0.1 unless placed elsewhere) over a fresh synchronous connection.
+/// Runs one command against `host_of(port):port` (127.0.0.1 unless placed elsewhere) over a
+/// fresh synchronous connection.
 ///
 /// Renders the reply like `redis_server::command` (errors, including a failed connection or
 /// a timeout, prefixed `ERR:`) and works for any server on loopback, Sentinels included.

@@ -405,11 +405,12 @@ void sentinel_group::start_sentinel(const fs::path& dir, std::uint16_t master_po
       file << "port " << sen.port << '\n'
            << "bind " << where.host << '\n'
            // Off loopback (a namespace of our own) Sentinel would refuse unauthenticated peers.
-           << (where.host != "127.0.0.1" ? "protected-mode no\n" : "")
+           << (where.loopback() ? "" : "protected-mode no\n")
            << "daemonize no\n"
            << "dir " << quoted(dir.string()) << '\n'
            << "logfile " << quoted(log.string()) << '\n'
-           << "sentinel monitor " << name << ' ' << host_of(master_port) << ' ' << master_port << ' '
+           << "sentinel monitor " << name << ' ' << host_of(master_port) << ' '
+           << master_port << ' '
            << opts_.quorum << '\n'
            << "sentinel down-after-milliseconds " << name << ' ' << opts_.down_after_ms
            << '\n'
@@ -418,9 +419,8 @@ void sentinel_group::start_sentinel(const fs::path& dir, std::uint16_t master_po
       if (!file.flush())
         fail("cannot write " + conf.string());
     }
-    auto argv = where.exec_prefix;
-    argv.insert(argv.end(), {"redis-sentinel", conf.string()});
-    sen.process = child_process::start(std::move(argv), {}, out.string());
+    sen.process =
+      child_process::start(where.command({"redis-sentinel", conf.string()}), {}, out.string());
     const bool up = wait_until(
       [&sen] {
         return !sen.process.running() || redis_command(sen.port, {"PING"}, 200ms) == "PONG";
